@@ -1,0 +1,85 @@
+"""A torch Dataset that synthesizes fresh retouched/original pairs every epoch from cached landmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from ..align import align_face
+from ..imageio import list_images, load_photo, to_uint8
+from ..retouch import random_retouch
+from ..types import RETOUCH_TYPES
+from .landmark_cache import LandmarkCache
+from .synthesize import split_of
+
+
+def _chw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+class RetouchPairs(Dataset):
+    """Aligned faces from a photo folder, each retouched anew per (seed, epoch, index).
+
+    `kind` is a retouch type, "single" or "mixed" (see `random_ops`). Items are dicts of
+    tensors: `retouched` and `original` (3, N, N) in [0, 1], `presence` (4,), `degree` (4,)
+    in [0, 1], `level` (4,) and `flow` (2, N, N), with retouched(x) = original(x + flow(x)).
+    """
+
+    def __init__(
+        self,
+        faces: str | Path,
+        size: int = 256,
+        kind: str = "mixed",
+        seed: int = 0,
+        split: str | None = None,
+        val_fraction: float = 0.1,
+        cache: str | Path | None = None,
+        progress: bool = True,
+    ):
+        self.size, self.kind, self.seed, self.epoch = size, kind, seed, 0
+        faces = Path(faces)
+        landmarks = LandmarkCache(cache)
+        self.items: list[tuple[Path, np.ndarray]] = []
+        for path in tqdm(list_images(faces), desc="landmarks", unit="photo", disable=not progress):
+            if split and split_of(path.relative_to(faces).as_posix(), val_fraction) != split:
+                continue
+            lms, error = landmarks.get(path)
+            if not error:
+                self.items.append((path, lms[0]))
+        landmarks.save()
+        self._crops: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw different retouches from the next epoch on (deterministic per epoch)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def crop(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The aligned original crop (float) and its landmarks, kept in memory as uint8 after first use."""
+        if index not in self._crops:
+            path, lm = self.items[index]
+            crop, alignment = align_face(load_photo(path).rgb, lm, self.size)
+            self._crops[index] = (to_uint8(crop), alignment.to_crop(lm).astype(np.float32))
+        crop8, lm = self._crops[index]
+        return crop8.astype(np.float32) / 255.0, lm
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        original, lm = self.crop(index)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        retouched, record = random_retouch(original, lm, rng, self.kind)
+        strengths = np.array([record.strengths()[t] for t in RETOUCH_TYPES], dtype=np.float32)
+        flow = record.flow if record.flow is not None else np.zeros((*original.shape[:2], 2), np.float32)
+        return {
+            "retouched": _chw(retouched.astype(np.float32)),
+            "original": _chw(original),
+            "presence": torch.from_numpy((strengths > 0).astype(np.float32)),
+            "degree": torch.from_numpy(strengths / 100.0),
+            "level": torch.tensor([record.levels()[t] for t in RETOUCH_TYPES]),
+            "flow": _chw(flow.astype(np.float32)),
+        }

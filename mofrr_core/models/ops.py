@@ -1,0 +1,61 @@
+"""Small tensor helpers shared by the networks: value ranges, padding, resizing, identity init."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def to_signed(images: torch.Tensor) -> torch.Tensor:
+    """Map images from [0, 1] to the [-1, 1] range the networks work in."""
+    return images * 2 - 1
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """Map [-1, 1] values back to the [0, 1] image range (no clamping)."""
+    return (x + 1) / 2
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Replicate-pad the bottom and right edges so height and width are multiples of `multiple`.
+
+    Fully convolutional nets with down-sampling need this for arbitrary image sizes; undo it
+    with `crop`.
+    """
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x
+    return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+
+
+def crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Keep the top-left `size` (height, width) of a padded tensor."""
+    return x[..., : size[0], : size[1]]
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize to `size`: area averaging when shrinking (no aliasing), bilinear otherwise."""
+    size = tuple(int(s) for s in size)
+    if tuple(x.shape[-2:]) == size:
+        return x
+    if size[0] <= x.shape[-2] and size[1] <= x.shape[-1]:
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def plane(values, like: torch.Tensor) -> torch.Tensor:
+    """Broadcast one scalar per sample (a float, a 0-d or a (B,) tensor) into a (B, 1, H, W) map.
+
+    The map takes the batch size, spatial size, device and dtype of `like`.
+    """
+    b, _, h, w = like.shape
+    values = torch.as_tensor(values, device=like.device, dtype=like.dtype).reshape(-1)
+    return values.expand(b).reshape(b, 1, 1, 1).expand(b, 1, h, w)
+
+
+def zero_init_(module: nn.Module) -> nn.Module:
+    """Zero a layer's weight and bias so a residual branch ending in it starts as the identity."""
+    nn.init.zeros_(module.weight)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+    return module

@@ -1,0 +1,67 @@
+"""The MoFRR router (ResNet-MAM): which retouch types an image shows, and how strongly.
+
+A half-width ResNet-50 feeds a multi-granularity attention module (MAM) that pools every
+stage to its own grid, so fine early features keep spatial detail and late ones stay
+global. One head per retouch type gives a presence logit and a degree in [0, 1].
+"""
+
+from dataclasses import dataclass
+
+import torch
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from diffusers.utils import BaseOutput
+from torch import nn
+
+from ..types import RETOUCH_TYPES
+from .ops import to_signed
+from .resnet import ResNet
+
+
+@dataclass
+class RouterOutput(BaseOutput):
+    """Per-type scores, columns in `RETOUCH_TYPES` order, each (B, 4)."""
+
+    logits: torch.Tensor
+    probabilities: torch.Tensor
+    degrees: torch.Tensor
+
+
+class MultiGranularityFusion(nn.Module):
+    """MAM: pool stage i to `pool_sizes[i]`^2 cells, project to `width`, concatenate, Linear+SiLU."""
+
+    def __init__(self, stage_channels: tuple[int, ...], pool_sizes: tuple[int, ...], width: int, fusion_width: int):
+        super().__init__()
+        self.branches = nn.ModuleList(
+            nn.Sequential(nn.AdaptiveAvgPool2d(size), nn.Conv2d(channels, width, 1), nn.Flatten())
+            for channels, size in zip(stage_channels, pool_sizes)
+        )
+        self.fusion = nn.Sequential(nn.Linear(width * sum(s * s for s in pool_sizes), fusion_width), nn.SiLU())
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.fusion(torch.cat([branch(f) for branch, f in zip(self.branches, features)], dim=1))
+
+
+class Router(ModelMixin, ConfigMixin):
+    """Multi-label retouch detector. Reference: ResNet-50 layout at half width, input 512."""
+
+    @register_to_config
+    def __init__(
+        self,
+        stage_depths: tuple[int, ...] = (3, 4, 6, 3),
+        base_width: int = 32,
+        mam_width: int = 64,
+        pool_sizes: tuple[int, ...] = (8, 4, 2, 1),
+        fusion_width: int = 512,
+    ):
+        super().__init__()
+        self.backbone = ResNet(tuple(stage_depths), base_width)
+        self.mam = MultiGranularityFusion(self.backbone.stage_channels, tuple(pool_sizes), mam_width, fusion_width)
+        self.heads = nn.ModuleList(nn.Linear(fusion_width, 2) for _ in RETOUCH_TYPES)
+
+    def forward(self, images: torch.Tensor) -> RouterOutput:
+        """`images` (B, 3, H, W) in [0, 1]."""
+        fused = self.mam(self.backbone(to_signed(images)))
+        scores = torch.stack([head(fused) for head in self.heads], dim=1)
+        logits = scores[..., 0]
+        return RouterOutput(logits=logits, probabilities=torch.sigmoid(logits), degrees=torch.sigmoid(scores[..., 1]))

@@ -1,0 +1,17 @@
+"""Retouch types and degree levels shared by every part of the project."""
+
+RETOUCH_TYPES = ("whitening", "smoothing", "face_slimming", "eye_enlargement")
+
+
+def strength_to_level(strength: float) -> int:
+    """Degree level 1..5 of a beautify slider strength in [0, 100]; 0 means the op is absent."""
+    if strength <= 0:
+        return 0
+    return 1 + min(4, int(strength // 20))
+
+
+def check_type(name: str) -> str:
+    """Return `name` if it is a retouch type, else raise a ValueError listing the valid ones."""
+    if name not in RETOUCH_TYPES:
+        raise ValueError(f"unknown retouch type {name!r}; choose one of {', '.join(RETOUCH_TYPES)}")
+    return name

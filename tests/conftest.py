@@ -1,0 +1,59 @@
+"""Shared fixtures: real face photos (../shared when present, else the bundled examples)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SHARED_FACES = ROOT.parent / "shared" / "data" / "faces"
+
+
+def real_photos(n: int) -> list[Path]:
+    """Up to n real single-face photos: the shared validation set if present, else examples/."""
+    shared = sorted((SHARED_FACES / "val" / "canada").glob("*.jpg"))
+    return (shared[::7] if shared else sorted(EXAMPLES.glob("*.jpg")))[:n]
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[Path]:
+    return real_photos(3)
+
+
+@pytest.fixture(scope="session")
+def aligned(photos):
+    """(crop 256, landmarks in crop pixels) for each real photo."""
+    from mofrr_core.face_pipeline import align_faces
+    from mofrr_core.imageio import load_photo
+
+    out = []
+    for path in photos:
+        face = align_faces(load_photo(path).rgb, size=256)[0]
+        out.append((face.crop, face.landmarks))
+    return out
+
+
+@pytest.fixture(scope="session")
+def two_face_photo(tmp_path_factory) -> Path:
+    """A real photo holding two faces: two examples side by side."""
+    from PIL import Image
+
+    a, b = (Image.open(p).convert("RGB") for p in sorted(EXAMPLES.glob("*.jpg"))[:2])
+    canvas = Image.new("RGB", (a.width + b.width, max(a.height, b.height)), "white")
+    canvas.paste(a, (0, 0))
+    canvas.paste(b, (a.width, 0))
+    path = tmp_path_factory.mktemp("two") / "two_faces.jpg"
+    canvas.save(path, quality=95)
+    return path
+
+
+def mean_abs(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.float64) - b).mean())

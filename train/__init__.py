@@ -1,0 +1,1 @@
+"""Training entry points for every mofrr stage; thin over mofrr_core."""
