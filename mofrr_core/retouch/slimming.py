@@ -16,7 +16,7 @@ class FaceSlimming(WarpOp):
         bottom = float(rng.uniform(1.0, 1.12))
         inner = float(rng.uniform(1.05, 1.2))
         return {
-            "amount": float(rng.uniform(0.06, 0.1)),
+            "amount": float(rng.uniform(0.07, 0.12)),
             "profile": float(rng.uniform(0.0, 1.2)),
             "top": top,
             "full": top + float(rng.uniform(0.25, 0.4)),

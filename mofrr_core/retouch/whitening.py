@@ -14,7 +14,7 @@ class Whitening(RetouchOp):
 
     def sample_params(self, rng):
         return {
-            "lift": float(rng.uniform(0.35, 0.75)),
+            "lift": float(rng.uniform(0.25, 0.6)),
             "deyellow": float(rng.uniform(0.25, 0.6)),
             "desaturate_red": float(rng.uniform(0.0, 0.25)),
             "pink": float(rng.uniform(0.0, 3.0)),
