@@ -42,19 +42,21 @@ def test_alignment_puts_eyes_where_ffhq_does(photos):
 
 
 def test_paste_back_of_unmodified_crop_is_a_round_trip(photos):
+    """The pipeline carries only the edit back: an unmodified crop leaves the photo bit-identical.
+
+    Replacing the region by the resampled crop instead loses only interpolation error.
+    """
     for path in photos:
         rgb = load_photo(path).rgb
         face = align_faces(rgb, size=512)[0]
+        assert np.array_equal(paste_back(rgb, face.crop, face.alignment, reference=face.crop), rgb)
         back = paste_back(rgb, face.crop, face.alignment)
         roi = photo_roi(face.alignment)
         mask = np.zeros(rgb.shape[:2], np.float32)
         mask[roi[1] : roi[3], roi[0] : roi[2]] = photo_mask(face.alignment, 0.06, roi)
-        outside_seam = (mask <= 0) | (mask >= 1)
-        diff = np.abs(back - rgb).mean(axis=2)[outside_seam]
-        assert diff.mean() < 1 / 255, diff.mean() * 255
         assert np.array_equal(back[mask <= 0], rgb[mask <= 0])
-        exact = paste_back(rgb, face.crop, face.alignment, reference=face.crop)
-        assert np.array_equal(exact, rgb)
+        inside = np.abs(back - rgb).mean(axis=2)[mask >= 1]
+        assert inside.mean() < 2 / 255, inside.mean() * 255
 
 
 def test_paste_back_has_no_visible_seam(photos):
