@@ -83,7 +83,6 @@ def training_step(
     return TrainingStep(noisy, timesteps, noise, prediction, target, x0_estimate)
 
 
-@torch.no_grad()
 def ddim_sample(
     denoise_fn: Denoiser,
     shape: tuple[int, ...],
@@ -99,7 +98,9 @@ def ddim_sample(
 
     `denoise_fn(x_t, t)` is called once per step with the current x_t (the condition is bound
     by the caller). `callback(step, total)` runs after each step, step counting from 1; raise
-    from it to abort. The scheduler defaults to the MoFRR one (T = 200, epsilon).
+    from it to abort. The scheduler defaults to the MoFRR one (T = 200, epsilon). Gradients
+    flow through the chain unless the caller disables them (`torch.no_grad()`), so the
+    reference's photo loss on the whole chain is possible.
     """
     scheduler = scheduler or make_scheduler()
     scheduler.set_timesteps(steps)

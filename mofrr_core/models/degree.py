@@ -9,12 +9,12 @@ levels 1..5 map to 0.1, 0.3, 0.5, 0.7, 0.9: strength / 100 up to the bin width.
 from dataclasses import dataclass
 
 import torch
-from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 from torch import nn
 
 from ..types import check_type
+from .base import Model
 from .ops import to_signed
 from .resnet import ResNet
 
@@ -28,7 +28,7 @@ class DegreeOutput(BaseOutput):
     degree: torch.Tensor
 
 
-class DegreeEstimator(ModelMixin, ConfigMixin):
+class DegreeEstimator(Model):
     """ResNet classifier over degree levels (reference: ResNet-50, input 512, 5 levels)."""
 
     @register_to_config

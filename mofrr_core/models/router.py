@@ -8,12 +8,12 @@ global. One head per retouch type gives a presence logit and a degree in [0, 1].
 from dataclasses import dataclass
 
 import torch
-from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 from torch import nn
 
 from ..types import RETOUCH_TYPES
+from .base import Model
 from .ops import to_signed
 from .resnet import ResNet
 
@@ -42,7 +42,7 @@ class MultiGranularityFusion(nn.Module):
         return self.fusion(torch.cat([branch(f) for branch, f in zip(self.branches, features)], dim=1))
 
 
-class Router(ModelMixin, ConfigMixin):
+class Router(Model):
     """Multi-label retouch detector. Reference: ResNet-50 layout at half width, input 512."""
 
     @register_to_config

@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
-from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
 from ..diffusion import MOFRR_TIMESTEPS
 from ..types import check_type
 from ..wavelets import HaarPyramid, WaveletBands
+from .base import Model
 from .denoiser import ConditionalUNet, DiffusionRestorer
 from .hfcam import HFCAM
 from .idem import IDEM
@@ -44,7 +44,7 @@ class WaveFRROutput(BaseOutput):
     prior: torch.Tensor
 
 
-class WaveFRRExpert(DiffusionRestorer, ModelMixin, ConfigMixin):
+class WaveFRRExpert(DiffusionRestorer, Model):
     """One retouch type's restorer. Images in [0, 1]; degree per image in [0, 1].
 
     `unet` holds the `build_unet` keywords (reference: block_out_channels (64, 128, 192, 256),

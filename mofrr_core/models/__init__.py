@@ -1,0 +1,24 @@
+"""The networks of MoFRR (router, degree estimators, WaveFRR experts, shared expert, merger)
+and FRRffusion (FMAR, HFDG), as diffusers ModelMixin/ConfigMixin models."""
+
+from .degree import DegreeEstimator, DegreeOutput
+from .fmar import FMAR
+from .hfdg import HFDG
+from .merger import Merger
+from .router import Router, RouterOutput
+from .shared_expert import SharedExpert
+from .wavefrr import WaveCondition, WaveFRRExpert, WaveFRROutput
+
+__all__ = [
+    "FMAR",
+    "HFDG",
+    "DegreeEstimator",
+    "DegreeOutput",
+    "Merger",
+    "Router",
+    "RouterOutput",
+    "SharedExpert",
+    "WaveCondition",
+    "WaveFRRExpert",
+    "WaveFRROutput",
+]
