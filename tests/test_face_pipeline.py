@@ -95,3 +95,17 @@ def test_downscaled_alignment_matches(photos):
     lm = detect_faces(rgb)[0].landmarks
     big, _ = align_face(rgb, lm, 256)
     assert big.shape == (256, 256, 3) and np.isfinite(big).all()
+
+
+def test_cnn_detector_is_the_fallback(photos, monkeypatch):
+    import mofrr_core.faces as faces_module
+
+    rgb = load_photo(photos[0]).rgb
+    hog_face = detect_faces(rgb)[0]
+    models = dict(faces_module._dlib_models())
+    models["hog"] = type("NoHog", (), {"run": staticmethod(lambda *a: ([], [], []))})()
+    monkeypatch.setattr(faces_module, "_dlib_models", lambda: models)
+    faces = detect_faces(rgb)
+    assert len(faces) == 1 and faces[0].detector == "cnn"
+    assert np.abs(faces[0].landmarks - hog_face.landmarks).mean() < 0.05 * hog_face.width
+    assert detect_faces(rgb, use_cnn=False) == []
