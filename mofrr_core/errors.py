@@ -11,3 +11,7 @@ class ImageError(MofrrError):
 
 class NoFaceError(MofrrError):
     """No face was found where one is required."""
+
+
+class WeightsError(MofrrError):
+    """Model weights cannot be used (missing, truncated, corrupt, unsafe or not matching their config)."""

@@ -6,11 +6,16 @@ quarter size. The inverse is exact up to float rounding. Band tensors use the
 pytorch_wavelets layout (B, C, 3, h, w), the 3 being the LH, HL and HH orientations.
 """
 
+import warnings
 from typing import NamedTuple
 
 import torch
-from pytorch_wavelets import DWTForward, DWTInverse
 from torch import nn
+
+with warnings.catch_warnings():
+    # pytorch-wavelets 1.3.0 imports the deprecated pkg_resources; users need not see that.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    from pytorch_wavelets import DWTForward, DWTInverse
 
 
 class WaveletBands(NamedTuple):
