@@ -290,7 +290,7 @@ def load_component(files: ComponentFiles, cls: type, dtype: torch.dtype | None =
             model.to(dtype)
     with torch.no_grad():
         model.load_state_dict(_load_tensors(files), strict=True)
-    return model.eval()
+    return model.train(False)
 
 
 def load_components(files: PipelineFiles, classes: Mapping[str, type], dtype: torch.dtype | None = None) -> dict:

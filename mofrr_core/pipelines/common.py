@@ -259,7 +259,7 @@ class RestorationPipeline(DiffusionPipeline):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             models = {
-                key: build_model(component, name, **({"retouch_type": t} if t else {})).eval()
+                key: build_model(component, name, **({"retouch_type": t} if t else {})).train(False)
                 for key, component, t in pipeline_components()
                 if component in cls.components_used
             }
