@@ -14,6 +14,7 @@ demo: env
 	@echo "retouched photos and JSON records are in $(DEMO_OUT)/"
 
 test: env
+	VENV=$(VENV) bash scripts/setup_browser.sh
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: env

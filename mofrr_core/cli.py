@@ -1,4 +1,4 @@
-"""The `mofrr` command line: restore retouched photos, retouch photos, synthesize paired data."""
+"""The `mofrr` command line: restore retouched photos, retouch photos, synthesize paired data, train, evaluate."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from tqdm import tqdm
 
 from .errors import MofrrError
 from .imageio import load_photo, save_photo
+from .training.recipe import STAGES as TRAIN_STAGES
 from .types import check_type
+
+DEFAULT_EVAL_FACES = Path("../shared/data/faces/val")
 
 
 def parse_ops(text: str) -> dict[str, float]:
@@ -140,6 +143,33 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import Trainer, export_weights, load_recipe, make_stages
+
+    recipe = load_recipe(args.config, faces=args.faces, out=args.out)
+    if args.stage == "export":
+        for folder in export_weights(recipe, args.weights_out):
+            print(f"wrote {folder}")
+        return 0
+    names = recipe.order if args.stage == "all" else [args.stage]
+    for name in names:
+        for stage in make_stages(recipe, name, args.type):
+            result = Trainer(stage, recipe, progress=not args.quiet, max_steps=args.max_steps).run()
+            print(f"{stage.key}: step {result.step}, best score {result.best_score:.4f}, weights in {result.folder / 'best'}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate
+
+    if not args.faces.is_dir():
+        raise MofrrError(f"{args.faces}: no such folder; pass --faces with a folder of face photos (e.g. examples)")
+    weights = {m: str(args.weights / m) for m in args.method} if args.weights else None
+    report = evaluate(args.faces, args.out, methods=args.method, steps=args.steps, n=args.n, seed=args.seed, weights=weights, device=args.device)
+    print(report.to_markdown())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mofrr", description="Face retouching restoration (MoFRR, FRRffusion) and a beautify-filter simulator.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,6 +189,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true", help="bfloat16 on CUDA")
     p.add_argument("--size", type=int, default=None, help="aligned crop side for whole photos")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("train", help="train a stage (or `all` of a recipe, then `export` the weights)")
+    p.add_argument("stage", choices=["all", "export", *TRAIN_STAGES], help="stage to train; per-type stages train every type unless --type")
+    p.add_argument("--config", type=Path, default=Path("train/configs/lite.yaml"), help="recipe YAML")
+    p.add_argument("--type", type=check_type, default=None, help="retouch type of a per-type stage (degree, expert)")
+    p.add_argument("--faces", nargs="+", default=None, help="override the recipe's face photo folders")
+    p.add_argument("--out", default=None, help="override the recipe's run folder")
+    p.add_argument("--weights-out", type=Path, default=Path("weights"), help="export: where the release folders go")
+    p.add_argument("--max-steps", type=int, default=None, help="stop each stage after this many steps in this call (resume later)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score the methods on a fixed-seed synthetic test set (tables, chart, example grid)")
+    p.add_argument("--faces", type=Path, default=DEFAULT_EVAL_FACES, help="folder of face photos (default: the shared val/ set)")
+    p.add_argument("--method", type=lambda s: [m.strip() for m in s.split(",") if m.strip()], default=["mofrr", "frrffusion", "baseline"],
+                   help="comma-separated: mofrr, frrffusion, baseline")
+    p.add_argument("--steps", type=int, default=10, help="DDIM sampling steps")
+    p.add_argument("--n", type=int, default=None, help="use only the first N photos")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", type=Path, default=None, help="folder holding mofrr/, frrffusion/ and baseline/ (default: the bundled weights)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("-o", "--out", type=Path, default=Path("out/evaluation"))
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("retouch", help="apply simulated beautify retouching to every face of photos")
     p.add_argument("inputs", nargs="+", type=Path, help="photos")

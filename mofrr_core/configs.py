@@ -12,7 +12,7 @@ import copy
 
 import torch
 
-from .models import FMAR, HFDG, DegreeEstimator, Merger, Router, SharedExpert, WaveFRRExpert
+from .models import FMAR, HFDG, DegreeEstimator, Merger, RegressionBaseline, Router, SharedExpert, WaveFRRExpert
 from .models.base import Model
 from .types import RETOUCH_TYPES
 
@@ -25,7 +25,9 @@ MODEL_CLASSES: dict[str, type[Model]] = {
     "fmar": FMAR,
     "hfdg": HFDG,
 }
+# the pipelines' components; the regression baseline is only trained and evaluated against
 COMPONENTS = tuple(MODEL_CLASSES)
+MODEL_CLASSES["baseline"] = RegressionBaseline
 PER_TYPE = ("degree", "wavefrr")
 
 
@@ -56,6 +58,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             upscale=4, embed_dim=180, depths=(6, 6, 6, 6, 6, 6), num_heads=6, window_size=16, mlp_ratio=2.0,
             compress_ratio=3, squeeze_factor=30, upsampler_channels=64,
         ),
+        "baseline": dict(block_out_channels=(64, 128, 256, 512, 1024), norm_num_groups=32),
     },
     "lite": {
         "router": dict(stage_depths=(2, 2, 2, 2), base_width=16, mam_width=32, pool_sizes=(8, 4, 2, 1), fusion_width=256),
@@ -68,8 +71,9 @@ CONFIGS: dict[str, dict[str, dict]] = {
         "fmar": dict(unet=_unet((32, 64, 128, 128), 1, (2, 3), 8, 32), sample_size=64, **_RESIDUAL_PREDICTION),
         "hfdg": dict(
             upscale=4, embed_dim=48, depths=(4, 4, 4), num_heads=3, window_size=8, mlp_ratio=2.0,
-            compress_ratio=3, squeeze_factor=16, upsampler_channels=32,
+            compress_ratio=3, squeeze_factor=16, upsampler_channels=32, base="retouched",
         ),
+        "baseline": dict(block_out_channels=(16, 32, 64, 128, 256), norm_num_groups=8),
     },
     "tiny": {
         "router": dict(stage_depths=(1, 1, 1, 1), base_width=4, mam_width=4, pool_sizes=(8, 4, 2, 1), fusion_width=16),
@@ -82,6 +86,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             upscale=4, embed_dim=8, depths=(2,), num_heads=2, window_size=4, mlp_ratio=2.0,
             compress_ratio=2, squeeze_factor=4, upsampler_channels=8,
         ),
+        "baseline": dict(block_out_channels=(8, 16, 32), norm_num_groups=4),
     },
 }
 
@@ -100,7 +105,7 @@ REFERENCE_PARAMETERS = {
 def model_class(component: str) -> type[Model]:
     """The model class of a component name."""
     if component not in MODEL_CLASSES:
-        raise ValueError(f"unknown component {component!r}; choose one of {', '.join(COMPONENTS)}")
+        raise ValueError(f"unknown component {component!r}; choose one of {', '.join(MODEL_CLASSES)}")
     return MODEL_CLASSES[component]
 
 

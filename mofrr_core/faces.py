@@ -87,3 +87,22 @@ def detect_faces(rgb: np.ndarray, use_cnn: bool = True, min_face: int = MIN_FACE
         landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
         faces.append(Face(box=box, landmarks=landmarks, score=float(score), detector=detector))
     return faces
+
+
+@lru_cache(maxsize=1)
+def _recognition_model():
+    import dlib
+
+    return dlib.face_recognition_model_v1(_model_path("dlib_face_recognition_resnet_model_v1.dat"))
+
+
+def face_descriptor(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """dlib's 128-D identity embedding of the face in `box` (landmarks refitted on this image).
+
+    Distances below about 0.6 mean "same person" for dlib's model; evaluation passes the box
+    found on the original so that every version of a face is measured in the same place.
+    """
+    img8 = to_uint8(rgb)
+    models = _dlib_models()
+    shape = models["shape"](img8, models["rect"](*(int(round(v)) for v in box)))
+    return np.array(_recognition_model().compute_face_descriptor(img8, shape), dtype=np.float32)

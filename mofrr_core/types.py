@@ -3,6 +3,11 @@
 RETOUCH_TYPES = ("whitening", "smoothing", "face_slimming", "eye_enlargement")
 
 
+def level_to_degree(level, num_levels: int = 5):
+    """Degree in [0, 1] of a (soft) level 1..num_levels: the centre of its strength bin, over 100."""
+    return (level - 0.5) / num_levels
+
+
 def strength_to_level(strength: float) -> int:
     """Degree level 1..5 of a beautify slider strength in [0, 100]; 0 means the op is absent."""
     if strength <= 0:

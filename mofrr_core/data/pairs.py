@@ -22,16 +22,18 @@ def _chw(image: np.ndarray) -> torch.Tensor:
 
 
 class RetouchPairs(Dataset):
-    """Aligned faces from a photo folder, each retouched anew per (seed, epoch, index).
+    """Aligned faces from photo folders, each retouched anew per (seed, epoch, index).
 
-    `kind` is a retouch type, "single" or "mixed" (see `random_ops`). Items are dicts of
+    `faces`: one folder or a list of folders. `kind` is a retouch type, "single", "mixed" or
+    "any" (see `random_ops`). `dataset[i]` draws the retouch of the current epoch (`set_epoch`);
+    `dataset[(epoch, i)]` that of any epoch, so samplers can resume anywhere. Items are dicts of
     tensors: `retouched` and `original` (3, N, N) in [0, 1], `presence` (4,), `degree` (4,)
     in [0, 1], `level` (4,) and `flow` (2, N, N), with retouched(x) = original(x + flow(x)).
     """
 
     def __init__(
         self,
-        faces: str | Path,
+        faces: str | Path | list[str | Path],
         size: int = 256,
         kind: str = "mixed",
         seed: int = 0,
@@ -41,11 +43,12 @@ class RetouchPairs(Dataset):
         progress: bool = True,
     ):
         self.size, self.kind, self.seed, self.epoch = size, kind, seed, 0
-        faces = Path(faces)
+        roots = [Path(f) for f in (faces if isinstance(faces, (list, tuple)) else [faces])]
         landmarks = LandmarkCache(cache)
         self.items: list[tuple[Path, np.ndarray]] = []
-        for path in tqdm(list_images(faces), desc="landmarks", unit="photo", disable=not progress):
-            if split and split_of(path.relative_to(faces).as_posix(), val_fraction) != split:
+        photos = [(root, path) for root in roots for path in list_images(root)]
+        for root, path in tqdm(photos, desc="landmarks", unit="photo", disable=not progress):
+            if split and split_of(path.relative_to(root).as_posix(), val_fraction) != split:
                 continue
             lms, error = landmarks.get(path)
             if not error:
@@ -69,9 +72,10 @@ class RetouchPairs(Dataset):
         crop8, lm = self._crops[index]
         return crop8.astype(np.float32) / 255.0, lm
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         original, lm = self.crop(index)
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, epoch, index])
         retouched, record = random_retouch(original, lm, rng, self.kind)
         strengths = np.array([record.strengths()[t] for t in RETOUCH_TYPES], dtype=np.float32)
         flow = record.flow if record.flow is not None else np.zeros((*original.shape[:2], 2), np.float32)

@@ -1,6 +1,7 @@
 """The networks of MoFRR (router, degree estimators, WaveFRR experts, shared expert, merger)
 and FRRffusion (FMAR, HFDG), as diffusers ModelMixin/ConfigMixin models."""
 
+from .baseline import RegressionBaseline
 from .degree import DegreeEstimator, DegreeOutput
 from .fmar import FMAR
 from .hfdg import HFDG
@@ -15,6 +16,7 @@ __all__ = [
     "DegreeEstimator",
     "DegreeOutput",
     "Merger",
+    "RegressionBaseline",
     "Router",
     "RouterOutput",
     "SharedExpert",

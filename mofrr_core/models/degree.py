@@ -13,7 +13,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 from torch import nn
 
-from ..types import check_type
+from ..types import check_type, level_to_degree
 from .base import Model
 from .ops import to_signed
 from .resnet import ResNet
@@ -46,7 +46,7 @@ class DegreeEstimator(Model):
 
     def level_to_degree(self, level: torch.Tensor) -> torch.Tensor:
         """Degree in [0, 1] of a (soft) level: the centre of its strength bin, over 100."""
-        return (level - 0.5) / self.config.num_levels
+        return level_to_degree(level, self.config.num_levels)
 
     def forward(self, images: torch.Tensor) -> DegreeOutput:
         """`images` (B, 3, H, W) in [0, 1]."""

@@ -105,7 +105,10 @@ def retouch(
 
 
 def random_ops(rng: np.random.Generator, kind: str = "mixed", low: float = 10.0, high: float = 100.0) -> list[tuple[str, float]]:
-    """Draw an op list: `kind` is a retouch type, "single" (one random type) or "mixed" (2-4 in an API order)."""
+    """Draw an op list: `kind` is a retouch type, "single" (one random type), "mixed" (2-4 in an
+    API order) or "any" (single or mixed, even odds)."""
+    if kind == "any":
+        kind = "single" if rng.random() < 0.5 else "mixed"
     if kind == "mixed":
         order = API_ORDERS[rng.integers(len(API_ORDERS))]
         chosen = set(rng.choice(RETOUCH_TYPES, size=int(rng.integers(2, 5)), replace=False))

@@ -1,0 +1,222 @@
+"""The evaluation suite: a fixed-seed synthetic test set, every method on it, tables, charts, a grid.
+
+From each photo of a face folder (default: the shared `val/`), one aligned crop and five
+versions of it: one per retouch type alone and one mixed, drawn with a fixed seed and saved
+as 8-bit like any real photo. Each method restores every version; per group (type or mixed)
+the report gives PSNR, SSIM and the dlib identity distance to the original, and for MoFRR the
+router's precision, recall and F1 per type and the degree estimators' mean absolute error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from .align import align_face
+from .charts import bar_chart
+from .errors import MofrrError
+from .faces import detect_faces, face_descriptor
+from .imageio import list_images, load_photo, to_uint8
+from .metrics import psnr, ssim
+from .models import RegressionBaseline
+from .pipelines import FRRffusionPipeline, MoFRRPipeline
+from .retouch import RetouchRecord, random_retouch
+from .types import RETOUCH_TYPES
+from .weights import default_weights, resolve_weights
+
+GROUPS = (*RETOUCH_TYPES, "mixed")
+METHODS = ("mofrr", "frrffusion", "baseline")
+PIPELINES = {"mofrr": MoFRRPipeline, "frrffusion": FRRffusionPipeline}
+
+
+@dataclass
+class TestCase:
+    """One retouched version of one aligned face crop (H x W x 3 float in [0, 1])."""
+
+    face: str
+    group: str
+    original: np.ndarray
+    retouched: np.ndarray
+    record: RetouchRecord
+    box: tuple[float, float, float, float]
+
+
+def _quantize(rgb: np.ndarray) -> np.ndarray:
+    return to_uint8(rgb).astype(np.float32) / 255.0
+
+
+def build_test_set(faces: str | Path, n: int | None = None, size: int = 256, seed: int = 0, progress: bool = True) -> list[TestCase]:
+    """Five versions (each type alone, mixed) of the aligned crop of the first face of each photo."""
+    faces = Path(faces)
+    photos = list_images(faces)[:n]
+    if not photos:
+        raise MofrrError(f"{faces}: no photos found; pass --faces with a folder of face photos")
+    cases = []
+    for p, path in enumerate(tqdm(photos, desc="test set", unit="photo", disable=not progress)):
+        found = detect_faces(load_photo(path).rgb)
+        if not found:
+            continue
+        crop, alignment = align_face(load_photo(path).rgb, found[0].landmarks, size)
+        original = _quantize(crop)
+        landmarks = alignment.to_crop(found[0].landmarks).astype(np.float32)
+        in_crop = detect_faces(original, use_cnn=False)
+        box = in_crop[0].box if in_crop else (*landmarks.min(axis=0), *landmarks.max(axis=0))
+        for g, group in enumerate(GROUPS):
+            retouched, record = random_retouch(original, landmarks, np.random.default_rng([seed, p, g]), group)
+            cases.append(TestCase(path.relative_to(faces).as_posix(), group, original, _quantize(retouched), record, tuple(box)))
+    if not cases:
+        raise MofrrError(f"{faces}: no face found in any photo")
+    return cases
+
+
+@dataclass
+class Restorations:
+    """A method's restored crops, and for MoFRR the routing probabilities and degrees per case."""
+
+    images: list[np.ndarray]
+    routing: list[dict[str, float]] = field(default_factory=list)
+    degrees: list[dict[str, float]] = field(default_factory=list)
+
+
+def _batches(items: Sequence, size: int):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def restore_cases(method: str, cases: list[TestCase], steps: int = 10, seed: int = 0, weights=None, batch_size: int = 8,
+                  device: str = "cpu", progress: bool = True) -> Restorations:
+    """Run one method ("mofrr", "frrffusion" or "baseline") on every case, in batches."""
+    out = Restorations([])
+    bar = tqdm(total=len(cases), desc=method, unit="face", disable=not progress)
+    if method == "baseline":
+        model = RegressionBaseline.from_pretrained(resolve_weights(weights or default_weights("mofrr").parent / "baseline")).to(device)
+        for batch in _batches(cases, batch_size):
+            x = torch.from_numpy(np.stack([c.retouched for c in batch])).permute(0, 3, 1, 2).to(device)
+            with torch.inference_mode():
+                out.images += list(model(x).permute(0, 2, 3, 1).float().cpu().numpy())
+            bar.update(len(batch))
+    elif method in PIPELINES:
+        pipe = PIPELINES[method].from_pretrained(weights or default_weights(method)).to(device)
+        for batch in _batches(cases, batch_size):
+            for result in pipe([c.retouched for c in batch], steps=steps, seed=seed, aligned=True):
+                out.images.append(result.image.rgb)
+                out.routing.append(result.faces[0].routing)
+                out.degrees.append(result.faces[0].degrees)
+            bar.update(len(batch))
+    else:
+        raise MofrrError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    bar.close()
+    return out
+
+
+def _image_metrics(restored: np.ndarray, original: np.ndarray) -> tuple[float, float]:
+    a, b = (torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float() for x in (restored, original))
+    return float(psnr(a, b)), float(ssim(a, b))
+
+
+@dataclass
+class EvaluationReport:
+    """Per method and group: mean psnr, ssim, identity; the router and degree figures of MoFRR."""
+
+    rows: dict[str, dict[str, dict[str, float]]]
+    router: dict[str, dict[str, float]]
+    degree_mae: dict[str, float]
+    faces: int
+    steps: int
+
+    def to_dict(self) -> dict:
+        return {"faces": self.faces, "steps": self.steps, "rows": self.rows, "router": self.router, "degree_mae": self.degree_mae}
+
+    def to_markdown(self) -> str:
+        lines = [f"PSNR (dB) / SSIM / identity distance (dlib, lower is closer to the original); {self.faces} faces, {self.steps} DDIM steps.", ""]
+        lines += ["| method | " + " | ".join(GROUPS) + " |", "|---" * (len(GROUPS) + 1) + "|"]
+        base = self.rows["input"]
+        for method, groups in self.rows.items():
+            cells = []
+            for g in GROUPS:
+                m = groups[g]
+                delta = "" if method == "input" else f" ({m['psnr'] - base[g]['psnr']:+.2f})"
+                cells.append(f"{m['psnr']:.2f}{delta} / {m['ssim']:.3f} / {m['identity']:.3f}")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        if self.router:
+            lines += ["", "| MoFRR router and degrees | " + " | ".join(RETOUCH_TYPES) + " |", "|---" * (len(RETOUCH_TYPES) + 1) + "|"]
+            for metric in ("precision", "recall", "f1"):
+                lines.append(f"| {metric} | " + " | ".join(f"{self.router[t][metric]:.3f}" for t in RETOUCH_TYPES) + " |")
+            lines.append("| degree MAE | " + " | ".join(f"{self.degree_mae[t]:.3f}" for t in RETOUCH_TYPES) + " |")
+        return "\n".join(lines) + "\n"
+
+
+def _router_scores(cases: list[TestCase], routing: list[dict[str, float]], threshold: float = 0.5) -> dict[str, dict[str, float]]:
+    scores = {}
+    for t in RETOUCH_TYPES:
+        truth = np.array([c.record.strengths()[t] > 0 for c in cases])
+        found = np.array([r[t] >= threshold for r in routing])
+        tp = float((truth & found).sum())
+        precision = tp / max(1.0, float(found.sum()))
+        recall = tp / max(1.0, float(truth.sum()))
+        f1 = 2 * tp / max(1.0, float(found.sum() + truth.sum()))
+        scores[t] = {"precision": precision, "recall": recall, "f1": f1}
+    return scores
+
+
+def _degree_mae(cases: list[TestCase], degrees: list[dict[str, float]]) -> dict[str, float]:
+    mae = {}
+    for t in RETOUCH_TYPES:
+        errors = [abs(d[t] - c.record.strengths()[t] / 100) for c, d in zip(cases, degrees) if c.record.strengths()[t] > 0]
+        mae[t] = float(np.mean(errors)) if errors else float("nan")
+    return mae
+
+
+def score(cases: list[TestCase], restorations: dict[str, Restorations], progress: bool = True) -> EvaluationReport:
+    """Aggregate metrics of every method (plus the "input" row) per group."""
+    reference = [face_descriptor(c.original, c.box) for c in cases]
+    rows: dict[str, dict[str, dict[str, float]]] = {}
+    everything = {"input": [c.retouched for c in cases], **{m: r.images for m, r in restorations.items()}}
+    for method, images in everything.items():
+        per_group: dict[str, list[tuple[float, float, float]]] = {g: [] for g in GROUPS}
+        for case, image, ref in tqdm(list(zip(cases, images, reference)), desc=f"scoring {method}", disable=not progress):
+            p, s = _image_metrics(image, case.original)
+            identity = float(np.linalg.norm(face_descriptor(image, case.box) - ref))
+            per_group[case.group].append((p, s, identity))
+        rows[method] = {
+            g: dict(zip(("psnr", "ssim", "identity"), (float(v) for v in np.mean(values, axis=0)))) for g, values in per_group.items() if values
+        }
+    mofrr = restorations.get("mofrr")
+    router = _router_scores(cases, mofrr.routing) if mofrr else {}
+    degree = _degree_mae(cases, mofrr.degrees) if mofrr else {}
+    return EvaluationReport(rows, router, degree, len({c.face for c in cases}), 0)
+
+
+def example_grid(cases: list[TestCase], restorations: dict[str, Restorations], path: str | Path, count: int = 4, group: str = "mixed") -> None:
+    """Rows of examples of one group: original, retouched, then each method's restoration."""
+    chosen = [i for i, c in enumerate(cases) if c.group == group][:count]
+    rows = [np.concatenate([cases[i].original, cases[i].retouched, *(r.images[i] for r in restorations.values())], axis=1) for i in chosen]
+    Image.fromarray(to_uint8(np.concatenate(rows, axis=0))).save(path)
+
+
+def evaluate(faces: str | Path, out: str | Path, methods: Sequence[str] = METHODS, steps: int = 10, n: int | None = None, seed: int = 0,
+             weights: dict[str, str] | None = None, device: str = "cpu", progress: bool = True,
+             log: Callable[[str], object] = print) -> EvaluationReport:
+    """Build the test set, run every method, write evaluation.md/.json, evaluation.png and grid.png to `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cases = build_test_set(faces, n=n, seed=seed, progress=progress)
+    restorations = {
+        m: restore_cases(m, cases, steps=steps, seed=seed, weights=(weights or {}).get(m), device=device, progress=progress) for m in methods
+    }
+    report = score(cases, restorations, progress=progress)
+    report.steps = steps
+    (out / "evaluation.md").write_text(report.to_markdown())
+    (out / "evaluation.json").write_text(json.dumps(report.to_dict(), indent=1))
+    gains = {g: {m: report.rows[m][g]["psnr"] - report.rows["input"][g]["psnr"] for m in restorations} for g in GROUPS}
+    bar_chart(gains, out / "evaluation.png", f"PSNR gain over the input ({report.faces} faces, {steps} steps)", "dB")
+    example_grid(cases, restorations, out / "grid.png")
+    log(f"wrote {out / 'evaluation.md'}, evaluation.json, evaluation.png and grid.png")
+    return report

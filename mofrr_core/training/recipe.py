@@ -1,0 +1,90 @@
+"""Training recipes: one YAML file says what to train on, how long, and where runs go.
+
+Top-level keys: `config` (model configuration name), `faces` (a folder or a list of photo
+folders), `size` (aligned crop side), `out` (run folder), `seed`, `val_fraction` (photos held
+out for validation, split by photo), `mixed_precision` (accelerate's "no", "fp16" or "bf16"),
+`defaults` (stage settings shared by every stage), `stages` (per-stage overrides) and `order`
+(the stages `mofrr train all` runs). Relative paths are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from ..errors import MofrrError
+
+STAGES = ("router", "degree", "expert", "shared_expert", "merger", "fmar", "hfdg", "baseline")
+
+
+@dataclass
+class StageSettings:
+    """How one stage trains. `crop`: side of random training crops (None: whole aligned faces);
+    `val_steps`: DDIM steps in validation; `sample_steps`: steps of the frozen experts that make
+    the merger's inputs; `loss_weights` override the stage's default weights by loss name."""
+
+    steps: int = 300
+    batch_size: int = 8
+    lr: float = 1e-3
+    warmup: int = 20
+    crop: int | None = None
+    ema_decay: float = 0.999
+    val_every: int = 100
+    val_faces: int = 16
+    val_steps: int = 4
+    sample_steps: int = 2
+    checkpoint_every: int = 50
+    log_every: int = 10
+    num_workers: int = 1
+    loss_weights: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Recipe:
+    """A parsed recipe file; `stage(name)` gives a stage's merged settings."""
+
+    config: str = "lite"
+    faces: list[str] = field(default_factory=list)
+    size: int = 256
+    out: str = "runs/lite"
+    seed: int = 0
+    val_fraction: float = 0.1
+    mixed_precision: str = "no"
+    defaults: dict = field(default_factory=dict)
+    stages: dict[str, dict] = field(default_factory=dict)
+    order: list[str] = field(default_factory=lambda: list(STAGES))
+
+    def stage(self, name: str) -> StageSettings:
+        known = {f.name for f in fields(StageSettings)}
+        merged = {**self.defaults, **self.stages.get(name, {})}
+        unknown = sorted(set(merged) - known)
+        if unknown:
+            raise MofrrError(f"recipe: unknown stage setting(s) {', '.join(unknown)} for {name}; known: {', '.join(sorted(known))}")
+        return StageSettings(**merged)
+
+    @property
+    def runs(self) -> Path:
+        return Path(self.out)
+
+
+def load_recipe(path: str | Path, **overrides) -> Recipe:
+    """Read a recipe YAML file; keyword overrides (e.g. faces=..., out=...) replace top-level keys when not None."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise MofrrError(f"cannot read recipe {path}: {exc}") from None
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(Recipe)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise MofrrError(f"recipe {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if isinstance(data.get("faces"), str):
+        data["faces"] = [data["faces"]]
+    recipe = Recipe(**data)
+    bad = [s for s in [*recipe.order, *recipe.stages] if s not in STAGES]
+    if bad:
+        raise MofrrError(f"recipe {path}: unknown stage(s) {', '.join(bad)}; stages are {', '.join(STAGES)}")
+    return recipe

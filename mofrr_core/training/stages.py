@@ -1,0 +1,297 @@
+"""What each training stage builds, feeds, optimises and validates.
+
+Every stage trains one model (see `Stage.key`, the component key the pipelines load it by).
+Losses follow the method spec; restorers are validated by their PSNR gain over the input,
+the router by its mean F1, degree estimators by their degree error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..configs import build_model, model_class
+from ..diffusion import training_step
+from ..errors import WeightsError
+from ..metrics import psnr
+from ..models import Merger
+from ..models.base import Model
+from ..models.ops import crop, pad_to_multiple, resize, to_signed, to_unit
+from ..types import RETOUCH_TYPES, check_type, level_to_degree
+from ..wavelets import HaarPyramid
+from .losses import focal_bce, photo_loss, total_variation
+from .recipe import Recipe, StageSettings
+
+Batch = dict[str, torch.Tensor]
+
+
+def level_degrees(batch: Batch) -> torch.Tensor:
+    """(B, 4) degrees the degree estimators are trained to give: the centre of each level's bin (0 if absent)."""
+    return level_to_degree(batch["level"].float()).clamp_min(0)
+
+
+def random_crop(batch: Batch, side: int | None, generator: torch.Generator) -> Batch:
+    """The same random square crop (offsets on the 4-pixel wavelet grid) of every image in a batch."""
+    height, width = batch["original"].shape[-2:]
+    if side is None or side >= min(height, width):
+        return batch
+    top, left = (4 * int(torch.randint(0, (n - side) // 4 + 1, (1,), generator=generator)) for n in (height, width))
+    return {k: v[..., top : top + side, left : left + side] if v.ndim == 4 else v for k, v in batch.items()}
+
+
+def gain(restored: torch.Tensor, retouched: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR gain (dB) of `restored` over `retouched`, at the size of `restored`."""
+    size = restored.shape[-2:]
+    target = resize(original, size)
+    return psnr(restored, target) - psnr(resize(retouched, size), target)
+
+
+class Stage:
+    """A stage: `component`, its data `kind`, default loss weights; subclasses define the losses."""
+
+    component = ""
+    kind = "any"
+    crops = True
+    loss_weights: dict[str, float] = {}
+    score_name = "psnr_gain"
+
+    def __init__(self, recipe: Recipe, settings: StageSettings, retouch_type: str | None = None):
+        self.recipe, self.settings = recipe, settings
+        self.retouch_type = check_type(retouch_type) if retouch_type else None
+        self.weights = {**self.loss_weights, **settings.loss_weights}
+
+    @property
+    def key(self) -> str:
+        return f"{self.component}_{self.retouch_type}" if self.retouch_type else self.component
+
+    @property
+    def type_index(self) -> int:
+        return RETOUCH_TYPES.index(self.retouch_type)
+
+    def build(self) -> Model:
+        extra = {"retouch_type": self.retouch_type} if self.retouch_type else {}
+        return build_model(self.component, self.recipe.config, **extra)
+
+    def prepare(self, device: torch.device) -> None:
+        """Load what the stage needs besides its own model (frozen models), once."""
+
+    def train_batch(self, batch: Batch, generator: torch.Generator) -> Batch:
+        return random_crop(batch, self.settings.crop if self.crops else None, generator)
+
+    def losses(self, model: Model, batch: Batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def restore(self, model: Model, batch: Batch, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def validate(self, model: Model, batches: list[Batch], generator: torch.Generator) -> dict[str, float]:
+        """Mean PSNR gain of the restored validation faces over their retouched input (first key = score)."""
+        gains = [gain(self.restore(model, b, generator), b["retouched"], b["original"]) for b in batches]
+        return {self.score_name: float(torch.cat(gains).mean())}
+
+
+class RouterStage(Stage):
+    component, score_name, crops = "router", "mean_f1", False
+    loss_weights = {"presence": 1.0, "degree": 1.0}
+
+    def losses(self, model, batch, generator):
+        out = model(batch["retouched"])
+        present = batch["presence"]
+        degree_error = (out.degrees - batch["degree"]).abs() * present
+        return {"presence": focal_bce(out.logits, present), "degree": degree_error.sum() / present.sum().clamp_min(1)}
+
+    @torch.no_grad()
+    def validate(self, model, batches, generator):
+        found = torch.cat([model(b["retouched"]).probabilities >= 0.5 for b in batches]).float()
+        truth = torch.cat([b["presence"] for b in batches])
+        tp = (found * truth).sum(0)
+        f1 = 2 * tp / (found.sum(0) + truth.sum(0)).clamp_min(1)
+        return {"mean_f1": float(f1.mean()), **{f"f1_{t}": float(v) for t, v in zip(RETOUCH_TYPES, f1)}}
+
+
+class DegreeStage(Stage):
+    component, score_name, crops = "degree", "neg_degree_mae", False
+    loss_weights = {"level": 1.0}
+
+    @property
+    def kind(self):
+        return self.retouch_type
+
+    def losses(self, model, batch, generator):
+        return {"level": F.cross_entropy(model(batch["retouched"]).logits, batch["level"][:, self.type_index] - 1)}
+
+    @torch.no_grad()
+    def validate(self, model, batches, generator):
+        errors = torch.cat([(model(b["retouched"]).degree - b["degree"][:, self.type_index]).abs() for b in batches])
+        return {"neg_degree_mae": -float(errors.mean())}
+
+
+class ExpertStage(Stage):
+    """A WaveFRR expert on its own retouch type; degrees are the level centres the estimators learn."""
+
+    component = "wavefrr"
+    loss_weights = {"noise": 1.0, "frequency": 0.1, "tv": 0.01, "photo": 1.0, "idem": 0.1}
+
+    @property
+    def kind(self):
+        return self.retouch_type
+
+    def losses(self, model, batch, generator):
+        retouched, original = batch["retouched"], batch["original"]
+        cond = model.condition(retouched, level_degrees(batch)[:, self.type_index])
+        clean = model.wavelets.split(pad_to_multiple(to_signed(original), 4))
+        priors = []
+
+        def denoise(x_t, t, c):
+            out = model(x_t, t, c)
+            priors.append(out.prior)
+            return out.prediction
+
+        step = training_step(denoise, clean.ll_ll, cond, model.scheduler(), generator)
+        level2, level1 = model.refine_bands(step.x0_estimate, cond)
+        image = crop(to_unit(model.wavelets.merge(step.x0_estimate, level2, level1)), cond.size)
+        return {
+            "noise": F.mse_loss(step.prediction, step.target),
+            "frequency": F.mse_loss(level2, clean.level2) + F.mse_loss(level1, clean.level1),
+            "tv": total_variation(level2) + total_variation(level1),
+            "photo": photo_loss(image, original),
+            "idem": F.mse_loss(priors[0], clean.ll_ll - cond.bands.ll_ll),
+        }
+
+    def restore(self, model, batch, generator):
+        degree = level_degrees(batch)[:, self.type_index]
+        return model.restore(batch["retouched"], degree, steps=self.settings.val_steps, generator=generator)
+
+
+class PixelDiffusionStage(Stage):
+    """Shared expert and FMAR: pixel-space conditional diffusion at their working size, whole faces."""
+
+    crops = False
+    loss_weights = {"noise": 1.0, "photo": 1.0}
+
+    def losses(self, model, batch, generator):
+        retouched, original = batch["retouched"], batch["original"]
+        cond = model.condition(retouched)
+        target = to_signed(resize(original, cond.working.shape[-2:]))
+        step = training_step(model.denoise, target, cond, model.scheduler(), generator)
+        image = model.decode(step.x0_estimate, cond)
+        return {"noise": F.mse_loss(step.prediction, step.target), "photo": photo_loss(image, resize(original, image.shape[-2:]))}
+
+    def restore(self, model, batch, generator):
+        return model.restore(batch["retouched"], steps=self.settings.val_steps, generator=generator)
+
+
+class SharedExpertStage(PixelDiffusionStage):
+    component = "shared_expert"
+
+
+class FMARStage(PixelDiffusionStage):
+    component = "fmar"
+
+
+class HFDGStage(Stage):
+    """HFDG taught on the clean low-resolution face (FMAR's target), guided by the retouched one."""
+
+    component = "hfdg"
+    loss_weights = {"l1": 1.0, "frequency": 0.5}
+
+    def prepare(self, device):
+        self.wavelets = HaarPyramid().to(device)
+
+    def _low(self, model, batch):
+        scale = model.config.upscale
+        height, width = batch["original"].shape[-2:]
+        return resize(batch["original"], (height // scale, width // scale))
+
+    def losses(self, model, batch, generator):
+        out = model(self._low(model, batch), batch["retouched"])
+        _, high_out = self.wavelets.split_level(to_signed(out))
+        _, high_ref = self.wavelets.split_level(to_signed(batch["original"]))
+        return {"l1": F.l1_loss(out, batch["original"]), "frequency": F.l1_loss(high_out, high_ref)}
+
+    def restore(self, model, batch, generator):
+        return model(self._low(model, batch), batch["retouched"])
+
+
+class BaselineStage(Stage):
+    component = "baseline"
+    loss_weights = {"l1": 1.0}
+
+    def losses(self, model, batch, generator):
+        return {"l1": F.l1_loss(model(batch["retouched"]), batch["original"])}
+
+    def restore(self, model, batch, generator):
+        return model(batch["retouched"])
+
+
+class MergerStage(Stage):
+    """The merger on the outputs of the trained, frozen experts (those of the retouch types present)."""
+
+    component, crops = "merger", False
+    loss_weights = {"photo": 1.0}
+
+    def prepare(self, device):
+        runs = self.recipe.runs
+        self.experts = {t: load_best(runs, "wavefrr", t).to(device) for t in RETOUCH_TYPES}
+        self.shared = load_best(runs, "shared_expert").to(device)
+
+    @torch.no_grad()
+    def expert_inputs(self, batch: Batch, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(experts' residuals (B, 4, 3, H, W), shared expert's residual) for a batch."""
+        x, steps = batch["retouched"], self.settings.sample_steps
+        degrees, outputs = level_degrees(batch), {}
+        for j, retouch_type in enumerate(RETOUCH_TYPES):
+            rows = batch["presence"][:, j].nonzero().flatten()
+            if len(rows):
+                outputs[retouch_type] = x.clone()
+                outputs[retouch_type][rows] = self.experts[retouch_type].restore(x[rows], degrees[rows, j], steps=steps, generator=generator)
+        shared = self.shared.restore(x, steps=steps, generator=generator)
+        return Merger.stack_residuals(x, outputs), shared - x
+
+    def losses(self, model, batch, generator):
+        image = model(batch["retouched"], *self.expert_inputs(batch, generator))
+        return {"photo": photo_loss(image, batch["original"])}
+
+    def restore(self, model, batch, generator):
+        return model(batch["retouched"], *self.expert_inputs(batch, generator))
+
+
+STAGE_CLASSES: dict[str, type[Stage]] = {
+    "router": RouterStage,
+    "degree": DegreeStage,
+    "expert": ExpertStage,
+    "shared_expert": SharedExpertStage,
+    "merger": MergerStage,
+    "fmar": FMARStage,
+    "hfdg": HFDGStage,
+    "baseline": BaselineStage,
+}
+PER_TYPE_STAGES = ("degree", "expert")
+
+
+def best_folder(runs: Path, component: str, retouch_type: str | None = None) -> Path:
+    """Where a stage's selected (best validation score, EMA) weights are saved."""
+    return Path(runs) / (f"{component}_{retouch_type}" if retouch_type else component) / "best"
+
+
+def load_best(runs: Path, component: str, retouch_type: str | None = None) -> Model:
+    """A trained stage's best weights, in inference mode; a clear error when that stage has not run."""
+    folder = best_folder(runs, component, retouch_type)
+    if not (folder / "config.json").is_file():
+        name = f"{component} ({retouch_type})" if retouch_type else component
+        raise WeightsError(f"{folder}: no trained {name} yet; train that stage first")
+    model = model_class(component).from_pretrained(folder)
+    model.requires_grad_(False)
+    return model.train(False)
+
+
+def make_stages(recipe: Recipe, name: str, retouch_type: str | None = None) -> list[Stage]:
+    """The stage(s) a `mofrr train NAME` command runs: per-type stages expand to every type unless given one."""
+    cls = STAGE_CLASSES[name]
+    settings = recipe.stage(name)
+    if name in PER_TYPE_STAGES:
+        return [cls(recipe, settings, t) for t in ([retouch_type] if retouch_type else RETOUCH_TYPES)]
+    return [cls(recipe, settings)]

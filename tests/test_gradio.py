@@ -1,0 +1,291 @@
+"""The Gradio app end to end: served on 127.0.0.1 by `python -m gradio_app.app` with tiny untrained weights,
+used through gradio_client (the documented `/restore` and `/retouch` endpoints) and in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from conftest import EXAMPLES, ROOT
+from mofrr_core.errors import WeightsError
+from mofrr_core.types import RETOUCH_TYPES
+
+RETOUCHED = sorted((EXAMPLES / "retouched").glob("*.png"))
+CLEAN = sorted(EXAMPLES.glob("*.jpg"))
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOT = ROOT / "docs" / "gradio_app.png"
+START_TIMEOUT = 240
+FAST = dict(steps=2, seed=0, aligned=False, gating="hard", threshold=0.5, experts=[])
+
+
+def restore_args(photo, method="mofrr", **changes) -> list:
+    """Positional arguments of `/restore` in its order: photo, method, steps, seed, aligned, gating, threshold, experts."""
+    return [photo, method, *{**FAST, **changes}.values()]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> dict[str, Path]:
+    from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
+
+    root = tmp_path_factory.mktemp("weights")
+    for method, cls in (("mofrr", MoFRRPipeline), ("frrffusion", FRRffusionPipeline)):
+        cls.from_config_name("tiny", seed=0).save_pretrained(root / method)
+    return {"mofrr": root / "mofrr", "frrffusion": root / "frrffusion"}
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_weights, tmp_path_factory):
+    """The app, started as its users start it, on a free local port; its log is shown if it fails to start."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    command = [sys.executable, "-m", "gradio_app.app", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
+               "--weights-mofrr", str(tiny_weights["mofrr"]), "--weights-frrffusion", str(tiny_weights["frrffusion"])]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "NO_PROXY": "127.0.0.1,localhost"}
+    url = f"http://127.0.0.1:{port}/"
+    with log.open("w") as out:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the app did not start:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def client(app_url) -> Client:
+    return Client(app_url, verbose=False)
+
+
+def image_size(path) -> tuple[int, int]:
+    with Image.open(path) as img:
+        return img.size
+
+
+def test_restore_endpoint_returns_a_same_size_photo_and_a_json_report(client, tiny_weights):
+    source = RETOUCHED[0]
+    comparison, heatmap, routing, degrees, gallery, faces, downloads, report = client.predict(
+        *restore_args(handle_file(source)), api_name="/restore")
+    png, report_file = downloads
+    assert Path(png).suffix == ".png" and image_size(png) == image_size(source)
+    assert [image_size(p) for p in comparison] == [image_size(source)] * 2 and image_size(heatmap) == image_size(source)
+    saved = json.loads(Path(report_file).read_text())
+    assert saved == {**report, "output": Path(png).name}
+    assert saved["method"] == "mofrr" and saved["steps"] == 2 and saved["weights"] == str(tiny_weights["mofrr"])
+    assert set(saved["routing"]) == set(RETOUCH_TYPES) and len(saved["faces"]) == len(faces["data"]) == 1
+    assert {c["label"]: c["confidence"] for c in routing["confidences"]} == pytest.approx(saved["routing"])
+    assert [row[0] for row in degrees["data"]] == list(RETOUCH_TYPES)
+    captions = [item["caption"] for item in gallery]
+    assert captions[0] == "face 1: input" and captions[-1] == "face 1: restored" and "face 1: shared expert" in captions
+    assert {f"face 1: {t} expert" for t in saved["active"]} <= set(captions)
+
+
+def test_frrffusion_on_an_aligned_crop_and_an_expert_override(client, tmp_path):
+    crop = tmp_path / "crop.png"
+    Image.open(RETOUCHED[1]).convert("RGB").resize((160, 200)).save(crop)
+    *_, faces, downloads, report = client.predict(*restore_args(handle_file(crop), "frrffusion", aligned=True), api_name="/restore")
+    assert image_size(downloads[0]) == (160, 200)
+    assert report["method"] == "frrffusion" and report["aligned"] is True and report["routing"] == {}
+    assert faces["data"][0][1] == "aligned input"
+    *_, report = client.predict(*restore_args(handle_file(crop), aligned=True, experts=["whitening"]), api_name="/restore")
+    assert report["active"] == ["whitening"] and report["experts"] == ["whitening"]
+
+
+def test_retouch_endpoint_simulates_beautify_filters(client):
+    source = CLEAN[0]
+    retouched, record = client.predict(handle_file(source), 60, 0, 50, 0, 3, api_name="/retouch")
+    assert image_size(retouched) == image_size(source)
+    assert record["seed"] == 3 and len(record["faces"]) == 1
+    assert [op["op"] for op in record["faces"][0]["ops"]] == ["whitening", "face_slimming"]
+    before = np.asarray(Image.open(source).convert("RGB"), dtype=np.float32)
+    assert np.abs(np.asarray(Image.open(retouched).convert("RGB"), dtype=np.float32) - before).mean() > 0.5
+
+
+def _write_text(path: Path) -> Path:
+    path.write_text("these are notes, not a photo")
+    return path
+
+
+def _write_gradient(path: Path, size: int) -> Path:
+    ramp = np.linspace(0, 255, size * size, dtype=np.float32).reshape(size, size)
+    Image.fromarray(ramp.astype(np.uint8)).convert("RGB").save(path)
+    return path
+
+
+BAD_RESTORES = {
+    "not an image": (lambda d: _write_text(d / "notes.png"), {}, "notes.png: not an image file"),
+    "text file": (lambda d: _write_text(d / "notes.txt"), {}, "notes.txt: not an image file"),
+    "no face": (lambda d: _write_gradient(d / "wall.png", 300), {}, "wall.png: no face found"),
+    "too small": (lambda d: _write_gradient(d / "icon.png", 16), {}, "too small to hold a face"),
+    "no photo": (lambda d: None, {}, "no photo given"),
+    "steps 0": (lambda d: RETOUCHED[0], {"steps": 0}, "steps must be a whole number from 1 to"),
+    "negative seed": (lambda d: RETOUCHED[0], {"seed": -1}, "seed must be a whole number >= 0"),
+    "threshold 2": (lambda d: RETOUCHED[0], {"threshold": 2}, r"threshold must be a number in \[0, 1\]"),
+    "unknown expert": (lambda d: RETOUCHED[0], {"experts": ["nose_job"]}, "unknown retouch type 'nose_job'"),
+    "unknown gating": (lambda d: RETOUCHED[0], {"gating": "medium"}, "gating must be one of hard, soft"),
+    "unknown method": (lambda d: RETOUCHED[0], {"method": "magic"}, "unknown method 'magic'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RESTORES))
+def test_bad_restore_inputs_get_one_clear_error(client, tmp_path, case):
+    make, changes, message = BAD_RESTORES[case]
+    path = make(tmp_path)
+    changes = dict(changes)
+    method = changes.pop("method", "mofrr")
+    with pytest.raises(AppError, match=message):
+        client.predict(*restore_args(None if path is None else handle_file(path), method, **changes), api_name="/restore")
+
+
+@pytest.mark.parametrize(
+    "strengths, message", [((0, 0, 0, 0), "every slider is at 0"), ((500, 0, 0, 0), r"strength of whitening must be in \[0, 100\]")]
+)
+def test_bad_retouch_inputs_get_one_clear_error(client, strengths, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(CLEAN[0]), *strengths, 0, api_name="/retouch")
+
+
+def test_unusable_weights_are_named_in_one_line(tmp_path):
+    from gradio_app.loader import Pipelines
+
+    pipelines = Pipelines({"mofrr": str(tmp_path / "missing"), "frrffusion": str(tmp_path)}, "cpu")
+    with pytest.raises(WeightsError, match="missing: not found locally or in the Hugging Face cache"):
+        pipelines.get("mofrr")
+    with pytest.raises(WeightsError, match="model_index.json: missing"):
+        pipelines.get("frrffusion")
+
+
+def test_flags_win_over_environment_variables(tmp_path):
+    from gradio_app.settings import Settings
+
+    env = {"MOFRR_WEIGHTS_MOFRR": "env/mofrr", "MOFRR_WEIGHTS_FRRFFUSION": "env/frr", "MOFRR_DEVICE": "cpu", "MOFRR_EXAMPLES": str(tmp_path)}
+    settings = Settings.load({"mofrr": "flag/mofrr"}, None, None, env=env)
+    assert settings.weights == {"mofrr": "flag/mofrr", "frrffusion": "env/frr"} and settings.device == "cpu"
+    assert settings.examples == tmp_path and settings.example_photos(retouched=True) == []
+    checkout = Settings.load(env={"MOFRR_DEVICE": "cpu"})
+    assert checkout.example_photos(retouched=True) == [str(p) for p in RETOUCHED] and checkout.example_photos(retouched=False) == [str(p) for p in CLEAN]
+
+
+def _browser_missing() -> str | None:
+    """Why the browser test cannot run (None when it can); installs chromium and Playwright first if needed."""
+
+    def problem() -> str | None:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            return "playwright is not installed"
+        return None if os.access(CHROMIUM, os.X_OK) else f"no chromium at {CHROMIUM}"
+
+    if problem() and shutil.which("bash"):
+        try:
+            subprocess.run(["bash", str(ROOT / "scripts" / "setup_browser.sh")], cwd=ROOT, capture_output=True, timeout=1200)
+        except subprocess.TimeoutExpired:
+            pass  # reported below as what is still missing
+    reason = problem()
+    return reason and f"{reason} and scripts/setup_browser.sh could not install it (it needs apt-get and pip)"
+
+
+def test_page_in_headless_chromium(app_url, tmp_path):
+    """Upload, restore, see the result (and screenshot it); simulate a retouch and send it to restore; switch method."""
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(app_url) else route.abort())
+            page.goto(app_url, wait_until="domcontentloaded")
+            page.locator("#photo input[type=file]").set_input_files(str(RETOUCHED[0]))
+            expect(page.locator("#photo img").first).to_be_visible(timeout=30_000)
+            page.locator("#restore-button").click()
+            before_after = page.locator("#comparison img")
+            expect(before_after).to_have_count(2, timeout=120_000)
+            expect(page.locator(f'#downloads a[href$="/{RETOUCHED[0].stem}_restored.png"]')).to_have_count(1, timeout=30_000)
+            assert before_after.first.evaluate("img => img.naturalWidth") == image_size(RETOUCHED[0])[0]
+            boxes = [before_after.nth(i).evaluate("img => JSON.stringify(img.getBoundingClientRect())") for i in range(2)]
+            assert boxes[0] == boxes[1], "before and after must be drawn on top of each other"
+            page.wait_for_timeout(500)
+            shot = tmp_path / "gradio_app.png"
+            page.screenshot(path=str(shot), full_page=True)
+
+            uploaded = page.locator("#photo img").first.get_attribute("src")
+            page.get_by_role("tab", name="Simulate retouch").click()
+            page.locator("#clean-photo input[type=file]").set_input_files(str(CLEAN[0]))
+            expect(page.locator("#clean-photo img").first).to_be_visible(timeout=30_000)
+            page.locator("#retouch-button").click()
+            expect(page.locator("#retouched img").first).to_be_visible(timeout=60_000)
+            page.get_by_role("button", name="Restore this photo").click()
+            expect(page.locator("#restore-button")).to_be_visible(timeout=30_000)
+            expect(page.locator("#photo img").first).not_to_have_attribute("src", uploaded, timeout=30_000)
+
+            page.get_by_label("FRRffusion").check()
+            expect(page.get_by_text("override: run exactly these experts")).to_be_hidden(timeout=30_000)
+        finally:
+            browser.close()
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert pixels.shape[1] == 1400 and pixels.shape[0] > 1000 and pixels.std() > 10
+    if not SCREENSHOT.exists() or os.environ.get("MOFRR_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(shot, SCREENSHOT)
+
+
+def test_space_folder_is_a_gradio_6_space(tmp_path):
+    import gradio
+    import yaml
+
+    card = (ROOT / "gradio_app" / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(card.split("---")[1])
+    assert meta["sdk"] == "gradio" and (ROOT / "gradio_app" / meta["app_file"]).is_file()
+    assert meta["sdk_version"].split(".")[0] == gradio.__version__.split(".")[0] == "6"
+    assert any(line.startswith("mofrr @ ") for line in (ROOT / "gradio_app" / "requirements.txt").read_text().splitlines())
+    started = subprocess.run([sys.executable, str(ROOT / "gradio_app" / "app.py"), "--help"], cwd=tmp_path, capture_output=True, text=True)
+    assert started.returncode == 0 and "--weights-mofrr" in started.stdout, started.stderr
+
+
+def test_change_heatmap_marks_where_and_how_much_changed():
+    from mofrr_core.heatmap import MIN_SCALE, change_heatmap
+
+    before = np.full((40, 60, 3), 0.5, np.float32)
+    after = before.copy()
+    after[10, 20] = [0.8, 0.5, 0.5]
+    heat, scale = change_heatmap(before, after)
+    assert heat.shape == (40, 60, 3) and heat.dtype == np.float32 and scale == pytest.approx(0.1)
+    assert heat[10, 20].sum() > 2 and heat[0, 0].max() < 0.02  # top colour where it changed, black elsewhere
+    same, floor = change_heatmap((before * 255).astype(np.uint8), (before * 255).astype(np.uint8), underlay=0.5)
+    assert floor == MIN_SCALE and np.allclose(same, 0.25, atol=0.01)
+    with pytest.raises(ValueError, match="differ in size"):
+        change_heatmap(before, after[:20])

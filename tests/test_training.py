@@ -1,0 +1,156 @@
+"""Training on tiny configs: every stage, resume equality, EMA and checkpoint files, export, evaluation."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from safetensors.torch import load_file
+
+from conftest import EXAMPLES, ROOT
+from mofrr_core.cli import main
+from mofrr_core.configs import pipeline_components
+from mofrr_core.evaluation import GROUPS, build_test_set, evaluate
+from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
+from mofrr_core.training import Trainer, load_recipe, make_stages
+from mofrr_core.weights import read_header
+
+TINY = ROOT / "train" / "configs" / "tiny.yaml"
+STAGE_KEYS = [key for key, _, _ in pipeline_components()] + ["baseline"]
+
+
+def tiny_recipe(tmp_path, **changes):
+    data = yaml.safe_load(TINY.read_text())
+    data.update(faces=[str(EXAMPLES)], out=str(tmp_path / "runs"), **changes)
+    path = tmp_path / "recipe.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Every stage of the tiny recipe trained through the CLI, then exported."""
+    tmp = tmp_path_factory.mktemp("train")
+    recipe = tiny_recipe(tmp)
+    assert main(["train", "all", "--config", str(recipe), "--quiet"]) == 0
+    assert main(["train", "export", "--config", str(recipe), "--weights-out", str(tmp / "weights")]) == 0
+    return tmp
+
+
+def test_every_stage_leaves_best_weights_logs_and_checkpoints(trained):
+    for key in STAGE_KEYS:
+        run = trained / "runs" / key
+        config = json.loads((run / "best" / "config.json").read_text())
+        assert config["_class_name"]
+        assert read_header(run / "best" / "diffusion_pytorch_model.safetensors")
+        with open(run / "log.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+        assert all(np.isfinite(float(r["loss"])) for r in rows)
+        assert any(r.get("psnr_gain") or r.get("mean_f1") or r.get("neg_degree_mae") for r in rows)
+        assert Image.open(run / "loss.png").size == (800, 450)
+        model = load_file(run / "checkpoint" / "model.safetensors")
+        ema = load_file(run / "checkpoint" / "ema.safetensors")
+        assert load_file(run / "checkpoint" / "optimizer.safetensors")
+        state = json.loads((run / "checkpoint" / "state.json").read_text())
+        assert state["info"]["step"] == 4 and state["ema"]["optimization_step"] == 4
+        trainable = set(ema)
+        assert trainable and trainable <= set(model)
+        assert any(not torch.equal(model[k], ema[k]) for k in trainable), f"{key}: EMA equals the raw weights"
+
+
+def test_training_changes_the_weights_and_moves_the_loss(trained):
+    rows = list(csv.DictReader(open(trained / "runs" / "wavefrr_whitening" / "log.csv", newline="")))
+    assert float(rows[0]["loss"]) != float(rows[-1]["loss"])
+
+
+def test_exported_pipelines_are_fp16_and_restore(trained, aligned):
+    weights = trained / "weights"
+    for method, cls in (("mofrr", MoFRRPipeline), ("frrffusion", FRRffusionPipeline)):
+        header = read_header(next((weights / method).glob("*/diffusion_pytorch_model.safetensors")))
+        assert {info.dtype for info in header.values()} == {"F16"}
+        pipe = cls.from_pretrained(weights / method)
+        assert pipe.dtype == torch.float32
+        crop = aligned[0][0]
+        result = pipe(crop, steps=1, aligned=True)
+        assert result.image.rgb.shape == crop.shape
+    assert (weights / "baseline" / "config.json").is_file()
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+    results = {}
+    for name, chunks in (("straight", [None]), ("interrupted", [2, None])):
+        recipe = load_recipe(tiny_recipe(tmp_path / name))
+        for chunk in chunks:
+            stage = make_stages(recipe, "expert", "face_slimming")[0]
+            Trainer(stage, recipe, progress=False, max_steps=chunk).run()
+        checkpoint = recipe.runs / "wavefrr_face_slimming" / "checkpoint"
+        results[name] = {part: load_file(checkpoint / f"{part}.safetensors") for part in ("model", "ema", "optimizer")}
+        results[name]["state"] = json.loads((checkpoint / "state.json").read_text())
+    straight, interrupted = results["straight"], results["interrupted"]
+    assert straight["state"] == interrupted["state"]
+    for part in ("model", "ema", "optimizer"):
+        assert straight[part].keys() == interrupted[part].keys()
+        for key in straight[part]:
+            assert torch.equal(straight[part][key], interrupted[part][key]), f"{part}.{key} differs after resuming"
+
+
+def test_a_finished_stage_is_not_retrained(tmp_path):
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    stage = make_stages(recipe, "baseline")[0]
+    Trainer(stage, recipe, progress=False).run()
+    before = (recipe.runs / "baseline" / "checkpoint" / "model.safetensors").read_bytes()
+    assert Trainer(stage, recipe, progress=False).run().step == 4
+    assert (recipe.runs / "baseline" / "checkpoint" / "model.safetensors").read_bytes() == before
+
+
+def test_merger_needs_its_experts_first(tmp_path, capsys):
+    assert main(["train", "merger", "--config", str(tiny_recipe(tmp_path)), "--quiet"]) == 1
+    assert "no trained wavefrr (whitening) yet; train that stage first" in capsys.readouterr().err
+
+
+def test_bad_recipes_are_one_line_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("config: tiny\nstages: {expert: {stepz: 3}}\n")
+    assert main(["train", "expert", "--config", str(bad)]) == 1
+    assert "unknown stage setting(s) stepz" in capsys.readouterr().err
+    bad.write_text("config: [unclosed\n")
+    assert main(["train", "router", "--config", str(bad)]) == 1
+    assert "cannot read recipe" in capsys.readouterr().err
+
+
+def test_evaluation_on_a_few_faces(trained, tmp_path):
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for path in sorted(EXAMPLES.glob("*.jpg"))[:2]:
+        shutil.copy(path, faces)
+    weights = {m: str(trained / "weights" / m) for m in ("mofrr", "frrffusion", "baseline")}
+    report = evaluate(faces, tmp_path / "eval", steps=1, weights=weights, progress=False, log=lambda _: None)
+    assert report.faces == 2
+    assert set(report.rows) == {"input", "mofrr", "frrffusion", "baseline"}
+    for groups in report.rows.values():
+        assert set(groups) == set(GROUPS)
+        for m in groups.values():
+            assert 10 < m["psnr"] <= 100 and 0 < m["ssim"] <= 1 and 0 <= m["identity"] < 1.5
+    assert report.rows["input"]["whitening"]["identity"] > 0
+    for scores in report.router.values():
+        assert all(0 <= v <= 1 for v in scores.values())
+    table = (tmp_path / "eval" / "evaluation.md").read_text()
+    assert "| mofrr |" in table and "| f1 |" in table
+    assert json.loads((tmp_path / "eval" / "evaluation.json").read_text())["faces"] == 2
+    grid = Image.open(tmp_path / "eval" / "grid.png")
+    assert grid.size == (5 * 256, 2 * 256)
+    assert Image.open(tmp_path / "eval" / "evaluation.png").size == (800, 450)
+
+
+def test_test_set_is_fixed_for_a_seed():
+    a = build_test_set(EXAMPLES, n=1, progress=False)
+    b = build_test_set(EXAMPLES, n=1, progress=False)
+    assert [c.group for c in a] == list(GROUPS)
+    assert all(np.array_equal(x.retouched, y.retouched) for x, y in zip(a, b))
+    assert a[0].record.strengths()["whitening"] > 0 and a[0].record.strengths()["smoothing"] == 0
