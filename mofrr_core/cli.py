@@ -146,7 +146,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .training import Trainer, export_weights, load_recipe, make_stages
 
-    recipe = load_recipe(args.config, faces=args.faces, out=args.out)
+    recipe = load_recipe(args.config, faces=args.faces, pairs=args.pairs, out=args.out)
     if args.stage == "export":
         for folder in export_weights(recipe, args.weights_out):
             print(f"wrote {folder}")
@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=Path("train/configs/lite.yaml"), help="recipe YAML")
     p.add_argument("--type", type=check_type, default=None, help="retouch type of a per-type stage (degree, expert)")
     p.add_argument("--faces", nargs="+", default=None, help="override the recipe's face photo folders")
+    p.add_argument("--pairs", default=None, help="train on a folder of fixed pairs with labels.jsonl (as `mofrr synthesize` writes) instead")
     p.add_argument("--out", default=None, help="override the recipe's run folder")
     p.add_argument("--weights-out", type=Path, default=Path("weights"), help="export: where the release folders go")
     p.add_argument("--max-steps", type=int, default=None, help="stop each stage after this many steps in this call (resume later)")

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from conftest import EXAMPLES, ROOT
 from mofrr_core.cli import main
 from mofrr_core.configs import pipeline_components
+from mofrr_core.data import PairFolder, synthesize
 from mofrr_core.evaluation import GROUPS, build_test_set, evaluate
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
 from mofrr_core.training import Trainer, load_recipe, make_stages
@@ -146,6 +147,19 @@ def test_evaluation_on_a_few_faces(trained, tmp_path):
     grid = Image.open(tmp_path / "eval" / "grid.png")
     assert grid.size == (5 * 256, 2 * 256)
     assert Image.open(tmp_path / "eval" / "evaluation.png").size == (800, 450)
+
+
+def test_training_from_a_folder_of_labelled_pairs(tmp_path):
+    synthesize(EXAMPLES, tmp_path / "pairs", size=64, singles=1, mixed=1, val_fraction=0.34, progress=False)
+    recipe = tiny_recipe(tmp_path)
+    for stage in (["expert", "--type", "whitening"], ["baseline"]):
+        assert main(["train", *stage, "--config", str(recipe), "--pairs", str(tmp_path / "pairs"), "--max-steps", "2", "--quiet"]) == 0
+    for key in ("wavefrr_whitening", "baseline"):
+        state = json.loads((tmp_path / "runs" / key / "checkpoint" / "state.json").read_text())
+        assert state["info"]["step"] == 2
+    assert len(PairFolder(tmp_path / "pairs", 64, "whitening", "train")) > 0
+    labels = [json.loads(line) for line in (tmp_path / "pairs" / "labels.jsonl").read_text().splitlines()]
+    assert len(PairFolder(tmp_path / "pairs", 64, "mixed")) == sum(row["kind"] == "mixed" for row in labels) > 0
 
 
 def test_test_set_is_fixed_for_a_seed():

@@ -1,7 +1,8 @@
-"""Paired data: landmark caching, the on-disk dataset builder and the on-the-fly training dataset."""
+"""Paired data: landmark caching, the on-disk dataset builder, the on-the-fly training dataset and fixed pair folders."""
 
 from .landmark_cache import LandmarkCache
+from .pair_folder import PairFolder
 from .pairs import RetouchPairs
 from .synthesize import SynthesisReport, synthesize
 
-__all__ = ["LandmarkCache", "RetouchPairs", "SynthesisReport", "synthesize"]
+__all__ = ["LandmarkCache", "PairFolder", "RetouchPairs", "SynthesisReport", "synthesize"]

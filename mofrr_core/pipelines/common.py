@@ -31,7 +31,7 @@ from ..errors import ImageError, MofrrError, WeightsError
 from ..face_pipeline import AlignedFace, align_faces
 from ..imageio import Photo, _check_size, _to_array
 from ..models.ops import resize
-from ..weights import MODEL_INDEX, check_pipeline_folder, load_components, quiet_dtype_casts, resolve_weights
+from ..weights import MODEL_INDEX, check_component, check_pipeline_folder, load_component, load_components, quiet_dtype_casts, resolve_weights
 from .result import FaceResult, RestorationResult
 
 Callback = Callable[[int, int], object]
@@ -284,6 +284,20 @@ class RestorationPipeline(DiffusionPipeline):
         pipe.register_to_config(_name_or_path=str(path_or_repo_id))
         return pipe
 
+    def with_component(self, key: str, path_or_repo_id):
+        """A new pipeline sharing every model of this one except `key`, loaded from a component folder, or
+        from the `key` folder of a pipeline folder or Hub repo id; on this pipeline's device and dtype."""
+        classes = self.component_classes()
+        if key not in classes:
+            raise MofrrError(f"unknown component {key!r}; choose one of {', '.join(classes)}")
+        folder = resolve_weights(path_or_repo_id)
+        if (folder / key).is_dir():
+            folder = folder / key
+        model = load_component(check_component(folder, classes[key]), classes[key], self.dtype).to(self.device)
+        _, optional = self._get_signature_keys(self)
+        options = {k: self.config[k] for k in optional if k in self.config}
+        return type(self)(**{**self.components, key: model}, **options)
+
     def to(self, *args, **kwargs):
         """`DiffusionPipeline.to(device, dtype)`, without diffusers' spurious float32 warning per model."""
         with quiet_dtype_casts():
@@ -292,6 +306,18 @@ class RestorationPipeline(DiffusionPipeline):
     def max_steps(self) -> int:
         """The most DDIM steps every diffusion component allows (its training timesteps)."""
         return min(m.config.num_train_timesteps for m in self.components.values() if hasattr(m, "scheduler"))
+
+    def sampler(self, steps: int, seed: int, batch: int, callback: Callback | None = None, runs: int = 1) -> Sampler:
+        """Sampling settings for `batch` crops taken as faces 0..batch-1 (for their seeds), reporting the
+        steps of `runs` sampling runs to `callback(done, total)`; steps and seed are checked."""
+        steps = whole_number(steps, "steps", 1, self.max_steps())
+        seed = whole_number(seed, "seed", 0)
+        return Sampler(steps, seed, list(range(batch)), Progress(steps * runs, callback))
+
+    def to_working(self, crops: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) crops in [0, 1] resized to the method's working shape, on the pipeline's device and dtype."""
+        shape = working_shape(*crops.shape[-2:], self.working_side, self.working_multiple)
+        return resize(crops.to(self.device, torch.float32), shape).to(self.dtype)
 
     # the method's part
 
@@ -327,12 +353,11 @@ class RestorationPipeline(DiffusionPipeline):
 
     def _restore_jobs(self, jobs, steps, seed, callback, options, timings) -> tuple[list[np.ndarray], list[FaceResult]]:
         """Restore every job, batched by working shape; returns each job's restored crop and FaceResult."""
-        device, dtype = self.device, self.dtype
-        crops = [crop_tensor(job.crop, device) for job in jobs]
+        crops = [crop_tensor(job.crop, self.device) for job in jobs]
         groups: dict[tuple[int, int], list[int]] = {}
         for i, crop in enumerate(crops):
             groups.setdefault(working_shape(*crop.shape[-2:], self.working_side, self.working_multiple), []).append(i)
-        batches = [(rows, torch.cat([resize(crops[i], shape) for i in rows]).to(dtype)) for shape, rows in groups.items()]
+        batches = [(rows, self.to_working(torch.cat([crops[i] for i in rows]))) for rows in groups.values()]
         plans = [self.plan(x, options, timings) for _, x in batches]
         progress = Progress(steps * sum(p.runs for p in plans), callback)
         restored: list = [None] * len(jobs)

@@ -57,12 +57,26 @@ class FRRffusionPipeline(RestorationPipeline):
     def plan(self, x: torch.Tensor, options: dict, timings: Timings) -> Plan:
         return Plan(runs=1)
 
-    def restore(self, x: torch.Tensor, plan: Plan, sampler: Sampler, timings: Timings) -> tuple[torch.Tensor, list[FaceInfo]]:
+    # the stages, on a batch `x` of crops at the working size (see `to_working`)
+
+    @torch.inference_mode()
+    def coarse(self, x: torch.Tensor, sampler: Sampler) -> torch.Tensor:
+        """FMAR: the coarse restoration of every row, at 1 / `upscale` of the working size."""
         scale = self.hfdg.config.upscale
         low_size = (x.shape[-2] // scale, x.shape[-1] // scale)
+        return self.fmar.restore(x, low_size, **sampler.kwargs(range(len(x)), FMAR_STREAM)).to(x.dtype)
+
+    @torch.inference_mode()
+    def fine(self, low: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """HFDG: the coarse result super-resolved to the working size, guided by the retouched crops `x`."""
+        return self.hfdg(low.to(x.dtype), x)
+
+    # the pipeline's part of the face loop
+
+    def restore(self, x: torch.Tensor, plan: Plan, sampler: Sampler, timings: Timings) -> tuple[torch.Tensor, list[FaceInfo]]:
         with timings.stage("fmar"):
-            low = self.fmar.restore(x, low_size, **sampler.kwargs(range(len(x)), FMAR_STREAM)).to(x.dtype)
+            low = self.coarse(x, sampler)
         with timings.stage("hfdg"):
-            restored = self.hfdg(low, x)
+            restored = self.fine(low, x)
         coarse = resize(low, x.shape[-2:])
         return restored, [FaceInfo(outputs={"fmar": coarse[i]}) for i in range(len(x))]

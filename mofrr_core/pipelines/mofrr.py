@@ -15,6 +15,8 @@ Per aligned face crop, resized to `working_size` (aspect kept):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..errors import MofrrError
@@ -38,6 +40,50 @@ def parse_experts(experts) -> list[str] | None:
     except ValueError as exc:
         raise MofrrError(f"experts: {exc}") from None
     return [t for t in RETOUCH_TYPES if t in chosen]
+
+
+def routing_options(gating: str = "hard", threshold: float = 0.5, experts=None) -> dict:
+    """Checked gating options; a one-line MofrrError for a bad value."""
+    if gating not in GATINGS:
+        raise MofrrError(f"gating must be one of {', '.join(GATINGS)}, got {gating!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise MofrrError(f"threshold must be a number in [0, 1], got {threshold!r}")
+    return {"gating": gating, "threshold": float(threshold), "experts": parse_experts(experts)}
+
+
+@dataclass
+class Routing:
+    """The router's and degree estimators' verdict on a batch and the gating decision (columns in RETOUCH_TYPES order).
+
+    `probabilities`, `degrees`, `weights`: (B, 4) floats; `mask`: (B, 4) bools, which expert runs on
+    which row; `weights`: each expert residual's weight in the merge; `options`: the gating options.
+    """
+
+    probabilities: torch.Tensor
+    degrees: torch.Tensor
+    mask: torch.Tensor
+    weights: torch.Tensor
+    options: dict
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+    @property
+    def runs(self) -> int:
+        """Sampling runs the batch needs: the experts chosen for any row, and the shared expert."""
+        return int(self.mask.any(dim=0).sum()) + 1
+
+    def rows(self, retouch_type: str) -> list[int]:
+        """The batch rows routed to the expert of `retouch_type`."""
+        return self.mask[:, RETOUCH_TYPES.index(retouch_type)].nonzero().flatten().tolist()
+
+    def face(self, i: int) -> FaceInfo:
+        """Routing, active experts and degrees of row `i`, as plain Python values."""
+        return FaceInfo(
+            routing={t: float(self.probabilities[i, j]) for j, t in enumerate(RETOUCH_TYPES)},
+            active=[t for j, t in enumerate(RETOUCH_TYPES) if self.mask[i, j]],
+            degrees={t: float(self.degrees[i, j]) for j, t in enumerate(RETOUCH_TYPES)},
+        )
 
 
 class MoFRRPipeline(RestorationPipeline):
@@ -118,15 +164,16 @@ class MoFRRPipeline(RestorationPipeline):
         carried back). `gating`, `threshold`, `experts`: see the module docstring.
         `callback(done, total)`: after every denoising step of the whole call; raise to abort.
         """
-        if gating not in GATINGS:
-            raise MofrrError(f"gating must be one of {', '.join(GATINGS)}, got {gating!r}")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-            raise MofrrError(f"threshold must be a number in [0, 1], got {threshold!r}")
-        options = {"gating": gating, "threshold": float(threshold), "experts": parse_experts(experts)}
+        options = routing_options(gating, threshold, experts)
         return self.run(image, steps=steps, seed=seed, aligned=aligned, size=size, callback=callback, name=name, options=options)
 
-    def plan(self, x: torch.Tensor, options: dict, timings: Timings) -> Plan:
-        """Routing and degrees of a batch, and which experts run on which rows with which weight."""
+    # the stages, on a batch `x` of crops at the working size (see `to_working`)
+
+    @torch.inference_mode()
+    def route(self, x: torch.Tensor, gating: str = "hard", threshold: float = 0.5, experts=None, timings: Timings | None = None) -> Routing:
+        """Stages 1-3: routing probabilities, degrees, and which experts run on which rows with which weight."""
+        options = routing_options(gating, threshold, experts)
+        timings = timings or Timings(self.device)
         with timings.stage("router"):
             probabilities = self.router(x).probabilities.float()
         with timings.stage("degree"):
@@ -138,33 +185,49 @@ class MoFRRPipeline(RestorationPipeline):
             mask, weights = torch.ones_like(probabilities, dtype=torch.bool), probabilities
         else:
             mask = probabilities >= options["threshold"]
-        runs = int(mask.any(dim=0).sum()) + 1  # the chosen experts and the shared expert
-        return Plan(runs, dict(probabilities=probabilities, degrees=degrees, mask=mask, weights=weights))
+        return Routing(probabilities, degrees, mask, weights, options)
+
+    @torch.inference_mode()
+    def run_expert(self, retouch_type: str, x: torch.Tensor, routing: Routing, sampler: Sampler) -> torch.Tensor:
+        """Stage 4: the WaveFRR expert's restoration of the rows routed to it, at their degree; other rows unchanged."""
+        if retouch_type not in RETOUCH_TYPES:
+            raise MofrrError(f"unknown retouch type {retouch_type!r}; choose one of {', '.join(RETOUCH_TYPES)}")
+        j = RETOUCH_TYPES.index(retouch_type)
+        output = x.clone()
+        rows = routing.rows(retouch_type)
+        if rows:
+            restored = self.expert(retouch_type).restore(x[rows], routing.degrees[rows, j].to(x.dtype), **sampler.kwargs(rows, j))
+            output[rows] = restored.to(x.dtype)
+        return output
+
+    @torch.inference_mode()
+    def run_shared(self, x: torch.Tensor, sampler: Sampler) -> torch.Tensor:
+        """Stage 4: the shared expert's restoration of every row."""
+        return self.shared_expert.restore(x, **sampler.kwargs(range(len(x)), SHARED_STREAM)).to(x.dtype)
+
+    @torch.inference_mode()
+    def merge(self, x: torch.Tensor, routing: Routing, outputs: dict[str, torch.Tensor], shared: torch.Tensor) -> torch.Tensor:
+        """Stage 5: fuse the crop, the experts' residuals (weighted by routing; missing experts are zeros) and the shared residual."""
+        residuals = Merger.stack_residuals(x, outputs) * routing.weights.to(x.dtype)[:, :, None, None, None]
+        return self.merger(x, residuals, shared - x)
+
+    # the pipeline's part of the face loop
+
+    def plan(self, x: torch.Tensor, options: dict, timings: Timings) -> Plan:
+        routing = self.route(x, timings=timings, **options)
+        return Plan(routing.runs, dict(routing=routing))
 
     def restore(self, x: torch.Tensor, plan: Plan, sampler: Sampler, timings: Timings) -> tuple[torch.Tensor, list[FaceInfo]]:
-        probabilities, degrees, mask, weights = (plan.data[k] for k in ("probabilities", "degrees", "mask", "weights"))
-        outputs: dict[str, torch.Tensor] = {}
+        routing: Routing = plan.data["routing"]
         with timings.stage("experts"):
-            for j, retouch_type in enumerate(RETOUCH_TYPES):
-                rows = mask[:, j].nonzero().flatten().tolist()
-                if rows:
-                    restored = self.expert(retouch_type).restore(x[rows], degrees[rows, j].to(x.dtype), **sampler.kwargs(rows, j))
-                    outputs[retouch_type] = x.clone()
-                    outputs[retouch_type][rows] = restored.to(x.dtype)
+            outputs = {t: self.run_expert(t, x, routing, sampler) for t in RETOUCH_TYPES if routing.rows(t)}
         with timings.stage("shared_expert"):
-            shared = self.shared_expert.restore(x, **sampler.kwargs(range(len(x)), SHARED_STREAM)).to(x.dtype)
+            shared = self.run_shared(x, sampler)
         with timings.stage("merger"):
-            residuals = Merger.stack_residuals(x, outputs) * weights.to(x.dtype)[:, :, None, None, None]
-            merged = self.merger(x, residuals, shared - x)
+            merged = self.merge(x, routing, outputs, shared)
         infos = []
         for i in range(len(x)):
-            active = [t for j, t in enumerate(RETOUCH_TYPES) if mask[i, j]]
-            infos.append(
-                FaceInfo(
-                    routing={t: float(probabilities[i, j]) for j, t in enumerate(RETOUCH_TYPES)},
-                    active=active,
-                    degrees={t: float(degrees[i, j]) for j, t in enumerate(RETOUCH_TYPES)},
-                    outputs={**{t: outputs[t][i] for t in active}, "shared": shared[i]},
-                )
-            )
+            info = routing.face(i)
+            info.outputs = {**{t: outputs[t][i] for t in info.active}, "shared": shared[i]}
+            infos.append(info)
         return merged, infos

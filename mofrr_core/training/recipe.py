@@ -1,8 +1,9 @@
 """Training recipes: one YAML file says what to train on, how long, and where runs go.
 
 Top-level keys: `config` (model configuration name), `faces` (a folder or a list of photo
-folders), `size` (aligned crop side), `out` (run folder), `seed`, `val_fraction` (photos held
-out for validation, split by photo), `mixed_precision` (accelerate's "no", "fp16" or "bf16"),
+folders, retouched on the fly by the simulator), `pairs` (instead of `faces`: a folder of
+fixed retouched/original pairs with a labels.jsonl, see `PairFolder`), `size` (aligned crop
+side), `out` (run folder), `seed`, `val_fraction` (photos held out for validation, split by photo), `mixed_precision` (accelerate's "no", "fp16" or "bf16"),
 `defaults` (stage settings shared by every stage), `stages` (per-stage overrides) and `order`
 (the stages `mofrr train all` runs). Relative paths are relative to the working directory.
 """
@@ -47,6 +48,7 @@ class Recipe:
 
     config: str = "lite"
     faces: list[str] = field(default_factory=list)
+    pairs: str | None = None
     size: int = 256
     out: str = "runs/lite"
     seed: int = 0

@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from diffusers.training_utils import EMAModel
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from ..charts import line_chart
-from ..data import RetouchPairs
+from ..data import PairFolder, RetouchPairs
 from .recipe import Recipe
 from .stages import Stage
 from .state import load_state, save_state
@@ -92,14 +92,17 @@ class Trainer:
         self.progress = progress
         self.accelerator = accelerator or Accelerator(mixed_precision=recipe.mixed_precision)
 
-    def _datasets(self) -> tuple[RetouchPairs, RetouchPairs]:
+    def _datasets(self) -> tuple[Dataset, Dataset]:
+        recipe, kind = self.recipe, self.stage.kind
+        if recipe.pairs:
+            return tuple(PairFolder(recipe.pairs, recipe.size, kind, split) for split in ("train", "val"))
         common = dict(
-            faces=self.recipe.faces, size=self.recipe.size, kind=self.stage.kind, val_fraction=self.recipe.val_fraction,
-            cache=self.recipe.runs / "landmarks.json", progress=self.progress,
+            faces=recipe.faces, size=recipe.size, kind=kind, val_fraction=recipe.val_fraction,
+            cache=recipe.runs / "landmarks.json", progress=self.progress,
         )
-        return RetouchPairs(seed=self.recipe.seed, split="train", **common), RetouchPairs(seed=10_000 + self.recipe.seed, split="val", **common)
+        return RetouchPairs(seed=recipe.seed, split="train", **common), RetouchPairs(seed=10_000 + recipe.seed, split="val", **common)
 
-    def _val_batches(self, val: RetouchPairs, device: torch.device) -> list[dict]:
+    def _val_batches(self, val: Dataset, device: torch.device) -> list[dict]:
         count = min(self.settings.val_faces, len(val))
         items = [val[(0, i)] for i in range(count)]
         size = self.settings.batch_size

@@ -1,0 +1,343 @@
+"""The ComfyUI node pack without ComfyUI: every node's execute path on real photos and tiny weights.
+
+The pack is imported as ComfyUI imports it; without `comfy_api` its nodes are classic nodes built
+from the same V3-style classes, so `Node().run(**inputs)` here is what ComfyUI calls.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import EXAMPLES, ROOT
+from mofrr_core.errors import ImageError, MofrrError, NoFaceError, WeightsError
+from mofrr_core.imageio import load_photo
+from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
+from mofrr_core.types import RETOUCH_TYPES
+from test_pipelines import randomise_
+
+STEPS = 2
+
+
+def import_pack():
+    """The repo root imported the way ComfyUI imports a custom-node folder."""
+    if "mofrr_pack" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("mofrr_pack", ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["mofrr_pack"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["mofrr_pack"]
+
+
+PACK = import_pack()
+NODES = PACK.NODE_CLASS_MAPPINGS
+runtime = importlib.import_module("mofrr_pack.nodes.runtime")
+model_folder = importlib.import_module("mofrr_pack.nodes.model_folder")
+
+
+def run(node_id: str, **inputs):
+    """Run a node as ComfyUI's classic executor does; returns its outputs (a tuple)."""
+    out = NODES[node_id]().run(**inputs)
+    return out["result"] if isinstance(out, dict) else out
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """Tiny randomised MoFRR and FRRffusion pipelines saved as safetensors folders, and another MoFRR set."""
+    root = tmp_path_factory.mktemp("weights")
+    randomise_(MoFRRPipeline.from_config_name("tiny", seed=0)).save_pretrained(root / "mofrr")
+    randomise_(FRRffusionPipeline.from_config_name("tiny", seed=0)).save_pretrained(root / "frrffusion")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        randomise_(MoFRRPipeline.from_config_name("tiny", seed=1)).save_pretrained(root / "mofrr_other")
+    return root
+
+
+@pytest.fixture(scope="module")
+def mofrr(weights):
+    return run("MofrrLoadMoFRRPipeline", weights="bundled", path_or_repo_id=str(weights / "mofrr"))[0]
+
+
+@pytest.fixture(scope="module")
+def frr(weights):
+    return run("MofrrLoadFRRffusionPipeline", weights="bundled", path_or_repo_id=str(weights / "frrffusion"))[0]
+
+
+@pytest.fixture(scope="module")
+def image():
+    """A real photo as a ComfyUI IMAGE [1, H, W, 3]."""
+    return torch.from_numpy(load_photo(sorted(EXAMPLES.glob("*.jpg"))[1]).rgb)[None]
+
+
+@pytest.fixture(scope="module")
+def faces(image):
+    """(crops, face_alignment) of the photo at 256 px."""
+    return run("MofrrDetectAlignFaces", image=image, size=256, max_faces=0)
+
+
+# the pack
+
+
+def test_every_node_is_listed_with_a_category_and_typed_io():
+    assert len(NODES) == 15 and set(NODES) == set(PACK.NODE_DISPLAY_NAME_MAPPINGS)
+    for node_id, node in NODES.items():
+        schema = node.GET_SCHEMA()
+        assert node_id.startswith("Mofrr") and node.CATEGORY.startswith("mofrr/") and schema.description
+        ids = [i.id for i in schema.inputs] + [o.id for o in schema.outputs]
+        assert len(ids) == len(set(ids)), f"{node_id}: V3 needs unique input and output ids"
+        types = node.INPUT_TYPES()
+        assert set(types["required"]) | set(types["optional"]) == {i.id for i in schema.inputs}
+        assert node.RETURN_TYPES and len(node.RETURN_TYPES) == len(node.RETURN_NAMES)
+
+
+def test_listing_reads_no_weights_and_imports_no_torch_model(weights, monkeypatch):
+    monkeypatch.setattr(model_folder, "folder_paths", SimpleNamespace(get_folder_paths=lambda name: [str(weights)]))
+    assert model_folder.choices("MoFRRPipeline") == ["bundled", "mofrr", "mofrr_other"]
+    assert model_folder.choices("FRRffusionPipeline") == ["bundled", "frrffusion"]
+    assert NODES["MofrrLoadMoFRRPipeline"].INPUT_TYPES()["required"]["weights"][0] == ["bundled", "mofrr", "mofrr_other"]
+
+
+# loaders
+
+
+def test_loader_caches_on_comfy_device(weights, mofrr, monkeypatch):
+    assert isinstance(mofrr, MoFRRPipeline) and mofrr.device.type == "cpu"
+    assert run("MofrrLoadMoFRRPipeline", weights="bundled", path_or_repo_id=str(weights / "mofrr"))[0] is mofrr
+    monkeypatch.setattr(runtime, "model_management", SimpleNamespace(get_torch_device=lambda: torch.device("meta")))
+    monkeypatch.setattr(model_folder, "folder_paths", SimpleNamespace(get_folder_paths=lambda name: [str(weights)]))
+    moved = run("MofrrLoadMoFRRPipeline", weights="mofrr", path_or_repo_id="")[0]
+    assert moved is not mofrr and moved.device.type == "meta"
+
+
+def test_loader_errors_are_one_line(weights, monkeypatch):
+    import mofrr_core.weights
+
+    def no_bundled(method):
+        raise WeightsError("none")
+
+    monkeypatch.setattr(mofrr_core.weights, "default_weights", no_bundled)
+    with pytest.raises(WeightsError, match="no bundled weights for mofrr yet; put a pipeline folder in ComfyUI's models/mofrr/"):
+        run("MofrrLoadMoFRRPipeline", weights="bundled", path_or_repo_id="")
+    with pytest.raises(WeightsError, match="no such folder in models/mofrr/"):
+        run("MofrrLoadMoFRRPipeline", weights="gone", path_or_repo_id="")
+    with pytest.raises(WeightsError, match="expected a MoFRRPipeline"):
+        run("MofrrLoadMoFRRPipeline", weights="bundled", path_or_repo_id=str(weights / "frrffusion"))
+
+
+def same_weights(a, b) -> bool:
+    a, b = a.state_dict(), b.state_dict()
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_component_loader_swaps_one_component(weights, mofrr):
+    loader = importlib.import_module("mofrr_pack.nodes.loaders")
+    assert loader.COMPONENTS["mofrr"] == list(MoFRRPipeline.component_classes())
+    assert loader.COMPONENTS["frrffusion"] == list(FRRffusionPipeline.component_classes())
+    swapped = run("MofrrLoadMoFRRComponent", pipeline=mofrr, component="wavefrr_whitening", weights="bundled",
+                  path_or_repo_id=str(weights / "mofrr_other"))[0]
+    other = MoFRRPipeline.from_pretrained(weights / "mofrr_other")
+    assert same_weights(swapped.wavefrr_whitening, other.wavefrr_whitening) and not same_weights(swapped.wavefrr_whitening, mofrr.wavefrr_whitening)
+    assert swapped.router is mofrr.router and swapped.config.working_size == mofrr.config.working_size == 64
+    single = run("MofrrLoadMoFRRComponent", pipeline=mofrr, component="merger", weights="bundled",
+                 path_or_repo_id=str(weights / "mofrr_other" / "merger"))[0]
+    assert same_weights(single.merger, other.merger)
+    with pytest.raises(WeightsError, match="describes a Merger, expected a Router"):
+        run("MofrrLoadMoFRRComponent", pipeline=mofrr, component="router", weights="bundled", path_or_repo_id=str(weights / "mofrr_other" / "merger"))
+
+
+def test_frrffusion_component_loader(weights, frr):
+    swapped = run("MofrrLoadFRRffusionComponent", pipeline=frr, component="hfdg", weights="bundled", path_or_repo_id=str(weights / "frrffusion"))[0]
+    assert swapped is not frr and swapped.fmar is frr.fmar and isinstance(swapped, FRRffusionPipeline)
+
+
+# faces
+
+
+def test_detect_and_paste_back_round_trip(image):
+    batch = torch.cat([image, image.flip(2)])
+    crops, alignment = run("MofrrDetectAlignFaces", image=batch, size=128, max_faces=1)
+    assert crops.shape == (2, 128, 128, 3) and crops.dtype == torch.float32 and alignment.images == [0, 1]
+    (same,) = run("MofrrPasteFacesBack", image=batch, crops=crops, face_alignment=alignment, feather=0.06)
+    assert torch.equal(same, batch)
+    (edited,) = run("MofrrPasteFacesBack", image=batch, crops=(crops * 0.5).contiguous(), face_alignment=alignment, feather=0.2)
+    changed = (edited - batch).abs().amax(-1) > 0
+    assert changed[0].any() and changed[1].any() and not changed[:, 0, 0].any()
+
+
+def test_face_errors_are_clear(image, faces):
+    crops, alignment = faces
+    with pytest.raises(ImageError, match=r"expected an IMAGE \[batch, height, width, channels\]"):
+        run("MofrrDetectAlignFaces", image=image.permute(0, 3, 1, 2), size=256, max_faces=0)
+    with pytest.raises(ImageError, match="NaN"):
+        run("MofrrDetectAlignFaces", image=torch.full_like(image, float("nan")), size=256, max_faces=0)
+    with pytest.raises(NoFaceError, match=r"image\[0\]: no face found"):
+        run("MofrrDetectAlignFaces", image=torch.full((1, 300, 300, 3), 0.5), size=256, max_faces=0)
+    with pytest.raises(MofrrError, match="not the images the faces were detected in"):
+        run("MofrrPasteFacesBack", image=image[:, :-8], crops=crops, face_alignment=alignment, feather=0.06)
+    with pytest.raises(MofrrError, match="cannot go back where a 256x256 crop came from"):
+        run("MofrrPasteFacesBack", image=image, crops=crops[:, :128, :128].contiguous(), face_alignment=alignment, feather=0.06)
+
+
+# MoFRR
+
+
+def test_router_reports_probabilities_degrees_and_experts(mofrr, faces):
+    routing, text = run("MofrrRouter", pipeline=mofrr, crops=faces[0], gating="hard", threshold=0.5, experts="")
+    face = routing.face(0)
+    assert len(routing) == 1 and set(face.routing) == set(RETOUCH_TYPES)
+    assert face.active == [t for t in RETOUCH_TYPES if face.routing[t] >= 0.5]
+    assert text.startswith("crop 0: experts") and all(f"{t}: p={face.routing[t]:.2f}" in text for t in RETOUCH_TYPES)
+    manual, _ = run("MofrrRouter", pipeline=mofrr, crops=faces[0], gating="hard", threshold=0.5, experts="smoothing, whitening")
+    assert manual.face(0).active == ["whitening", "smoothing"]
+    with pytest.raises(MofrrError, match="unknown retouch type 'blush'"):
+        run("MofrrRouter", pipeline=mofrr, crops=faces[0], gating="hard", threshold=0.5, experts="blush")
+
+
+def test_stage_graph_equals_the_one_node_restore(mofrr, image, faces):
+    """detect -> router -> 4 experts + shared -> merger -> paste back is exactly MoFRR restore."""
+    crops, alignment = faces
+    routing, _ = run("MofrrRouter", pipeline=mofrr, crops=crops, gating="soft", threshold=0.5, experts="")
+    _, shared = run("MofrrSharedExpert", pipeline=mofrr, crops=crops, steps=STEPS, seed=3)
+    experts = {  # any socket order
+        f"expert_{k + 1}": run("MofrrWaveFRRExpert", pipeline=mofrr, crops=crops, routing=routing, retouch_type=t, steps=STEPS, seed=3)[1]
+        for k, t in enumerate(reversed(RETOUCH_TYPES))
+    }
+    (restored,) = run("MofrrMerger", pipeline=mofrr, crops=crops, routing=routing, shared=shared, **experts)
+    (photo,) = run("MofrrPasteFacesBack", image=image, crops=restored, face_alignment=alignment, feather=0.06)
+    whole, report = run("MofrrRestore", pipeline=mofrr, image=image, steps=STEPS, seed=3, gating="soft", threshold=0.5, experts="", aligned=False, size=256)
+    assert photo.shape == whole.shape == image.shape and torch.equal(photo, whole)
+    assert not torch.equal(whole, image)
+    (face,) = json.loads(report)[0]["faces"]
+    assert face["routing"] == pytest.approx(routing.face(0).routing) and face["active"] == list(RETOUCH_TYPES)
+
+
+def test_experts_run_only_where_routed_and_merger_takes_any_subset(mofrr, faces):
+    crops = faces[0]
+    routing, _ = run("MofrrRouter", pipeline=mofrr, crops=crops, gating="hard", threshold=0.5, experts="eye_enlargement")
+    image, link = run("MofrrWaveFRRExpert", pipeline=mofrr, crops=crops, routing=routing, retouch_type="whitening", steps=STEPS, seed=0)
+    assert torch.equal(image, crops) and link.expert == "whitening"  # not routed: passes through
+    image, link = run("MofrrWaveFRRExpert", pipeline=mofrr, crops=crops, routing=routing, retouch_type="eye_enlargement", steps=STEPS, seed=0)
+    assert image.shape == crops.shape and not torch.equal(image, crops)
+    shared_image, shared = run("MofrrSharedExpert", pipeline=mofrr, crops=crops, steps=STEPS, seed=0)
+    assert shared.expert == "shared" and not torch.equal(shared_image, crops)
+    (alone,) = run("MofrrMerger", pipeline=mofrr, crops=crops, routing=routing, shared=shared)
+    (both,) = run("MofrrMerger", pipeline=mofrr, crops=crops, routing=routing, shared=shared, expert_3=link)
+    assert alone.shape == both.shape == crops.shape and not torch.equal(alone, both)
+    with pytest.raises(MofrrError, match="connect the shared expert here"):
+        run("MofrrMerger", pipeline=mofrr, crops=crops, routing=routing, shared=link)
+    with pytest.raises(MofrrError, match="connected twice"):
+        run("MofrrMerger", pipeline=mofrr, crops=crops, routing=routing, shared=shared, expert_1=link, expert_2=link)
+    with pytest.raises(MofrrError, match="routing holds 1 face"):
+        run("MofrrWaveFRRExpert", pipeline=mofrr, crops=torch.cat([crops, crops]), routing=routing, retouch_type="whitening", steps=1, seed=0)
+    with pytest.raises(MofrrError, match="steps must be a whole number from 1 to 200"):
+        run("MofrrSharedExpert", pipeline=mofrr, crops=crops, steps=500, seed=0)
+
+
+def test_one_node_restore_on_batches_and_aligned_crops(mofrr, image, faces):
+    batch = torch.cat([image, image.flip(2)])
+    restored, report = run("MofrrRestore", pipeline=mofrr, image=batch, steps=1, seed=0, gating="hard", threshold=0.5, experts="", aligned=False, size=0)
+    assert restored.shape == batch.shape and len(json.loads(report)) == 2
+    crops = torch.cat([faces[0], faces[0]])
+    restored, report = run("MofrrRestore", pipeline=mofrr, image=crops, steps=1, seed=0, gating="hard", threshold=0.5, experts="", aligned=True, size=0)
+    assert restored.shape == crops.shape and torch.equal(restored[0], restored[1])
+    assert json.loads(report)[0]["aligned"] is True
+    with pytest.raises(MofrrError, match="gating must be one of hard, soft"):
+        run("MofrrRestore", pipeline=mofrr, image=crops, steps=1, seed=0, gating="all", threshold=0.5, experts="", aligned=True, size=0)
+
+
+# FRRffusion
+
+
+def test_frrffusion_coarse_to_fine_equals_the_pipeline(frr, image, faces):
+    crops, alignment = faces
+    coarse_image, coarse = run("MofrrFRRffusionCoarse", pipeline=frr, crops=crops, steps=STEPS, seed=5)
+    assert coarse_image.shape == crops.shape
+    (restored,) = run("MofrrFRRffusionFine", pipeline=frr, crops=crops, coarse=coarse)
+    (photo,) = run("MofrrPasteFacesBack", image=image, crops=restored, face_alignment=alignment, feather=0.06)
+    expected = frr(image[0], steps=STEPS, seed=5, size=256)
+    assert np.array_equal(photo[0].numpy(), expected.image.rgb)
+    assert np.array_equal(coarse_image[0].numpy(), expected.faces[0].expert_outputs["fmar"])
+    with pytest.raises(MofrrError, match="made from crops of another size"):
+        run("MofrrFRRffusionFine", pipeline=frr, crops=crops[:, :, :128].contiguous(), coarse=coarse)
+
+
+# progress and interrupt
+
+
+class FakeComfy:
+    """Stand-ins for comfy.model_management and comfy.utils that record progress and can interrupt."""
+
+    def __init__(self, interrupt_after: int | None = None):
+        self.updates: list[tuple[int, int]] = []
+        self.checks = 0
+        self.interrupt_after = interrupt_after
+        self.model_management = SimpleNamespace(get_torch_device=lambda: torch.device("cpu"), throw_exception_if_processing_interrupted=self.check)
+        self.utils = SimpleNamespace(ProgressBar=lambda total: SimpleNamespace(update_absolute=lambda done, total: self.updates.append((done, total))))
+
+    def check(self):
+        self.checks += 1
+        if self.interrupt_after is not None and self.checks > self.interrupt_after:
+            raise KeyboardInterrupt("interrupted")
+
+    def install(self, monkeypatch):
+        monkeypatch.setattr(runtime, "model_management", self.model_management)
+        monkeypatch.setattr(runtime, "comfy_utils", self.utils)
+        return self
+
+
+def test_progress_bar_moves_per_step(mofrr, frr, image, faces, monkeypatch):
+    fake = FakeComfy().install(monkeypatch)
+    run("MofrrSharedExpert", pipeline=mofrr, crops=faces[0], steps=3, seed=0)
+    assert fake.updates == [(1, 3), (2, 3), (3, 3)]
+    fake.updates.clear()
+    run("MofrrFRRffusionCoarse", pipeline=frr, crops=faces[0], steps=2, seed=0)
+    assert fake.updates == [(1, 2), (2, 2)]
+    fake.updates.clear()
+    run("MofrrRestore", pipeline=mofrr, image=image, steps=2, seed=0, gating="hard", threshold=0.0, experts="", aligned=False, size=0)
+    assert fake.updates == [(k, 10) for k in range(1, 11)]  # 4 experts + shared, 2 steps each
+
+
+def test_interrupt_stops_sampling_within_one_step(mofrr, image, monkeypatch):
+    fake = FakeComfy(interrupt_after=1).install(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        run("MofrrRestore", pipeline=mofrr, image=image, steps=50, seed=0, gating="hard", threshold=0.0, experts="", aligned=False, size=0)
+    assert fake.checks == 2 and fake.updates == [(1, 250)]
+
+
+# retouch simulator and report
+
+
+def test_retouch_simulator_records_what_it_did(image):
+    strengths = dict(whitening=60.0, smoothing=0.0, face_slimming=40.0, eye_enlargement=0.0)
+    retouched, record = run("MofrrRetouchSimulator", image=image, seed=1, **strengths)
+    again, _ = run("MofrrRetouchSimulator", image=image, seed=1, **strengths)
+    assert retouched.shape == image.shape and torch.equal(retouched, again) and not torch.equal(retouched, image)
+    (face,) = json.loads(record)[0]["faces"]
+    assert [op["op"] for op in face["ops"]] == ["whitening", "face_slimming"] and face["levels"]["whitening"] == 4
+    (untouched, _) = run("MofrrRetouchSimulator", image=image, seed=1, whitening=0.0, smoothing=0.0, face_slimming=0.0, eye_enlargement=0.0)
+    assert torch.equal(untouched, image)
+
+
+def test_retouch_report_heat_map_and_text(mofrr, image):
+    retouched, record = run("MofrrRetouchSimulator", image=image, seed=0, whitening=80.0, smoothing=50.0, face_slimming=0.0, eye_enlargement=0.0)
+    restored, report = run("MofrrRestore", pipeline=mofrr, image=retouched, steps=1, seed=0, gating="hard", threshold=0.5, experts="", aligned=False, size=0)
+    out = NODES["MofrrRetouchReport"]().run(retouched=image, restored=retouched, restore_report=report, retouch_record=record)
+    heat, text = out["result"]
+    assert out["ui"] == {"text": [text]} and NODES["MofrrRetouchReport"].OUTPUT_NODE
+    assert heat.shape == image.shape and heat.min() >= 0 and heat.max() <= 1
+    changed = (retouched - image).abs().amax(-1) > 0
+    assert heat[0][~changed[0]].max() < heat[0][changed[0]].max()
+    assert "face 0 retouched with: whitening 80 (level 5), smoothing 50 (level 3)" in text
+    assert "restored with mofrr, 1 steps, seed 0" in text and "whitening: p=" in text
+    (heat_only, plain) = NODES["MofrrRetouchReport"]().run(retouched=image, restored=image)["result"]
+    assert plain.startswith("image 0: mean change 0.00/255") and heat_only.shape == image.shape
+    with pytest.raises(MofrrError, match="not a report"):
+        NODES["MofrrRetouchReport"]().run(retouched=image, restored=image, restore_report="hello")
+    with pytest.raises(MofrrError, match="compare images of one size"):
+        NODES["MofrrRetouchReport"]().run(retouched=image, restored=image[:, :-2])
