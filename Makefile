@@ -1,4 +1,4 @@
-# The two commands: `make demo` runs the main job on the bundled examples, `make test` runs the tests.
+# The two commands: `make demo` restores the bundled retouched examples with the bundled weights, `make test` runs the tests.
 # Each creates .venv on a fresh machine (torch first, then the project).
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,8 +10,8 @@ env:
 	bash scripts/setup_env.sh
 
 demo: env
-	$(VENV)/bin/mofrr retouch examples/*.jpg -o $(DEMO_OUT) --ops smoothing=60,whitening=50,face_slimming=70,eye_enlargement=60 --seed 0
-	@echo "retouched photos and JSON records are in $(DEMO_OUT)/"
+	$(VENV)/bin/mofrr restore examples/retouched/*.png -o $(DEMO_OUT)
+	@echo "restored photos and JSON reports (routing, degrees, experts, timings) are in $(DEMO_OUT)/"
 
 test: env
 	VENV=$(VENV) bash scripts/setup_browser.sh

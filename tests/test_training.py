@@ -168,3 +168,13 @@ def test_test_set_is_fixed_for_a_seed():
     assert [c.group for c in a] == list(GROUPS)
     assert all(np.array_equal(x.retouched, y.retouched) for x, y in zip(a, b))
     assert a[0].record.strengths()["whitening"] > 0 and a[0].record.strengths()["smoothing"] == 0
+
+
+def test_bundled_weights_restore_a_retouched_example(tmp_path):
+    example = ROOT / "examples" / "retouched" / "canada_044f_mixed.png"
+    assert main(["restore", str(example), "-o", str(tmp_path), "--steps", "2"]) == 0
+    restored = Image.open(tmp_path / "canada_044f_mixed.png")
+    assert restored.size == Image.open(example).size
+    report = json.loads((tmp_path / "canada_044f_mixed.json").read_text())
+    assert report["faces"] and set(report["faces"][0]["routing"]) == set(GROUPS[:4])
+    assert np.abs(np.asarray(restored, np.float32) - np.asarray(Image.open(example).convert("RGB"), np.float32)).max() > 0
