@@ -30,7 +30,7 @@ def images(size, batch=2, seed=0, dtype=torch.float32):
 
 def tiny(component, **overrides):
     torch.manual_seed(0)
-    return build_model(component, "tiny", **overrides).eval()
+    return build_model(component, "tiny", **overrides).train(False)
 
 
 def randomise_(model):
@@ -272,7 +272,7 @@ def test_save_and_load_round_trip_is_bit_identical(component, tmp_path):
     model = randomise_(tiny(component))
     model.save_pretrained(tmp_path)
     assert (tmp_path / "diffusion_pytorch_model.safetensors").is_file()
-    loaded = type(model).from_pretrained(tmp_path).eval()
+    loaded = type(model).from_pretrained(tmp_path).train(False)
     assert saved_config(loaded) == saved_config(model)
     x = images((64, 64))
     for a, b in zip(outputs_of(run(component, model, x)), outputs_of(run(component, loaded, x))):
