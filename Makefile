@@ -10,7 +10,7 @@ env:
 	bash scripts/setup_env.sh
 
 demo: env
-	$(VENV)/bin/mofrr restore examples/retouched/*.png -o $(DEMO_OUT)
+	$(VENV)/bin/mofrr restore examples/retouched/*.png -o $(DEMO_OUT) --overwrite
 	@echo "restored photos and JSON reports (routing, degrees, experts, timings) are in $(DEMO_OUT)/"
 
 test: env
@@ -18,6 +18,7 @@ test: env
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: env
+	$(VENV)/bin/mofrr bench --methods mofrr,frrffusion --configs lite --sizes 256 --steps 1,4,10,25 --batch 1 --quality examples -o out/bench
 	$(PY) benchmarks/bench_ops.py
 
 clean:

@@ -7,19 +7,37 @@ weights from the Space variables MOFRR_WEIGHTS_MOFRR / MOFRR_WEIGHTS_FRRFFUSION 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: a checkout's packages come first
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gradio_app.settings import DEVICE_ENV, EXAMPLES_ENV, WEIGHTS_ENV, Settings  # noqa: E402
+from gradio_app.settings import (  # noqa: E402
+    CONCURRENCY,
+    DEVICE_ENV,
+    EXAMPLES_ENV,
+    MALLOC_ARENAS,
+    MAX_QUEUE,
+    MAX_UPLOAD_ENV,
+    TIMEOUT_ENV,
+    WEIGHTS_ENV,
+    Settings,
+)
 from gradio_app.ui import THEME, build_demo  # noqa: E402
 
-MAX_QUEUE = 32
-# one job at a time: the face detector (dlib) must not be used by two threads at once, and a
-# restoration already uses every core (or the GPU)
-CONCURRENCY = 1
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
+    """Cap glibc's malloc arenas before the server starts its threads (see settings.MALLOC_ARENAS); no-op elsewhere."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
+        except (OSError, AttributeError):  # not glibc
+            pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,16 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--examples", default=None, help=f"folder of example photos with a retouched/ sub-folder (default: ${EXAMPLES_ENV}, else examples/)")
     parser.add_argument("--host", default=None, help="address to listen on (default: $GRADIO_SERVER_NAME, else 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT, else the first free one from 7860)")
+    parser.add_argument("--max-upload-mb", type=float, default=None, help=f"largest upload accepted (default: ${MAX_UPLOAD_ENV}, else 50)")
+    parser.add_argument("--timeout", type=float, default=None, help=f"seconds of work allowed per request (default: ${TIMEOUT_ENV}, else 120)")
     parser.add_argument("--share", action="store_true", help="also serve through a temporary public gradio.live link")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.load({method: getattr(args, method) for method in WEIGHTS_ENV}, args.device, args.examples)
+    limit_malloc_arenas()
+    settings = Settings.load({method: getattr(args, method) for method in WEIGHTS_ENV}, args.device, args.examples, args.max_upload_mb, args.timeout)
     demo = build_demo(settings)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_QUEUE)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=THEME)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=THEME, max_file_size=settings.max_upload_bytes)
     return 0
 
 

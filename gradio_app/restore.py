@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import pandas as pd
 
+from mofrr_core.deadline import Deadline
 from mofrr_core.heatmap import change_heatmap
-from mofrr_core.imageio import save_photo, to_uint8
+from mofrr_core.imageio import save_photo
 from mofrr_core.pipelines import RestorationResult
 
 from .errors import user_errors
 from .loader import Pipelines
+from .outputs import Outputs, png
 from .uploads import load_upload
 
 FACE_COLUMNS = ["face", "box (x0, y0, x1, y1)", "active experts", "router probability", "degree"]
@@ -41,13 +41,14 @@ def face_rows(result: RestorationResult) -> list[list]:
     ]
 
 
-def expert_gallery(result: RestorationResult) -> list[tuple[np.ndarray, str]]:
-    """Per face: the input crop, what each network produced, the restored crop, captioned."""
+def expert_gallery(result: RestorationResult, folder: Path) -> list[tuple[str, str]]:
+    """Per face: the input crop, what each network produced, the restored crop, as captioned PNGs in `folder`."""
     items = []
     for i, face in enumerate(result.faces, 1):
-        items.append((to_uint8(face.input_crop), f"face {i}: input"))
-        items += [(to_uint8(out), f"face {i}: {NETWORK_NAMES.get(name, name + ' expert')}") for name, out in face.expert_outputs.items()]
-        items.append((to_uint8(face.restored_crop), f"face {i}: restored"))
+        crops = [("input", face.input_crop)]
+        crops += [(NETWORK_NAMES.get(name, name + " expert"), out) for name, out in face.expert_outputs.items()]
+        crops.append(("restored", face.restored_crop))
+        items += [(png(crop, folder / f"face{i}_{k}.png"), f"face {i}: {what}") for k, (what, crop) in enumerate(crops)]
     return items
 
 
@@ -58,10 +59,11 @@ def degree_table(result: RestorationResult) -> pd.DataFrame | None:
 
 
 class Restorer:
-    """The `/restore` endpoint: photo and settings in, every view of the result out; files go under `workdir`."""
+    """The `/restore` endpoint: photo and settings in, every view of the result out, as files in a fresh folder of
+    `outputs`. Each call may work `timeout_s` seconds (checked at every sampling step)."""
 
-    def __init__(self, pipelines: Pipelines, workdir: Path):
-        self.pipelines, self.workdir = pipelines, Path(workdir)
+    def __init__(self, pipelines: Pipelines, outputs: Outputs, timeout_s: float | None = None):
+        self.pipelines, self.outputs, self.timeout_s = pipelines, outputs, timeout_s
 
     def __call__(self, photo, method, steps, seed, aligned, gating, threshold, experts, progress=gr.Progress()):
         """Restore every face of `photo` (or the aligned crop) with `method`; see the page for each setting.
@@ -69,6 +71,7 @@ class Restorer:
         Returns, in the event's output order: (before, after), heat map, the largest face's routing,
         its degrees, the expert gallery, the per-face table, [restored PNG, JSON report], the report.
         """
+        deadline = Deadline(self.timeout_s)
         with user_errors():
             image, name = load_upload(photo, "photo")
             pipe = self.pipelines.get(method)
@@ -76,27 +79,27 @@ class Restorer:
             progress(0, desc="finding faces")
             result = pipe(
                 image, steps=whole(steps), seed=whole(seed), aligned=bool(aligned), name=name, **options,
-                callback=lambda done, total: progress((done, total), desc="denoising", unit="steps"),
+                callback=deadline.around(lambda done, total: progress((done, total), desc="denoising", unit="steps")),
             )
         report = {"input": name, "weights": self.pipelines.source(method), **result.to_dict()}
-        before, after = to_uint8(image.rgb), to_uint8(result.image.rgb)
+        folder = self.outputs.folder()
         first = result.faces[0].routing if result.faces else {}
         return (
-            (before, after),
-            to_uint8(change_heatmap(image.rgb, result.image.rgb, underlay=HEATMAP_UNDERLAY)[0]),
+            (png(image.rgb, folder / "before.png"), png(result.image.rgb, folder / "after.png")),
+            png(change_heatmap(image.rgb, result.image.rgb, underlay=HEATMAP_UNDERLAY)[0], folder / "heatmap.png"),
             first or None,
             degree_table(result),
-            expert_gallery(result),
+            expert_gallery(result, folder),
             face_rows(result),
-            self._save(result, report, name),
+            self._save(result, report, name, folder),
             report,
         )
 
-    def _save(self, result: RestorationResult, report: dict, name: str) -> list[str]:
-        """The restored photo (lossless PNG, alpha and depth kept) and the JSON report, in a fresh folder."""
-        folder = Path(tempfile.mkdtemp(dir=self.workdir))
+    @staticmethod
+    def _save(result: RestorationResult, report: dict, name: str, folder: Path) -> list[str]:
+        """The restored photo (lossless PNG, alpha and depth kept) and the JSON report, for download."""
         stem = Path(name).stem or "photo"
-        png = save_photo(result.image, folder / f"{stem}_restored.png")
+        restored = save_photo(result.image, folder / f"{stem}_restored.png")
         report_path = folder / f"{stem}_restored.json"
-        report_path.write_text(json.dumps({**report, "output": png.name}, indent=2))
-        return [str(png), str(report_path)]
+        report_path.write_text(json.dumps({**report, "output": restored.name}, indent=2))
+        return [str(restored), str(report_path)]

@@ -9,9 +9,10 @@ import gradio as gr
 from mofrr_core.types import RETOUCH_TYPES
 
 from .loader import Pipelines
+from .outputs import Outputs
 from .restore import FACE_COLUMNS, Restorer
-from .settings import Settings
-from .simulate import simulate
+from .settings import CACHE_AGE_S, CACHE_SWEEP_S, Settings
+from .simulate import Simulator
 
 TITLE = "mofrr: face retouching restoration"
 INTRO = f"""# {TITLE}
@@ -22,7 +23,7 @@ Make one retouched in the *simulate retouch* tab."""
 SOURCES = ["upload", "clipboard", "webcam"]
 DEFAULT_STRENGTHS = {"whitening": 50, "smoothing": 60, "face_slimming": 40, "eye_enlargement": 40}
 IMAGE_HEIGHT, SMALL_HEIGHT = 440, 300
-FACE_JOBS = "face-jobs"  # restore and retouch share one queue slot (see app.CONCURRENCY)
+FACE_JOBS = "face-jobs"  # restore and retouch share one queue slot (see settings.CONCURRENCY)
 # system fonts only: the page loads nothing from outside the server
 THEME = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 
@@ -33,9 +34,11 @@ def _label(name: str) -> str:
 
 def build_demo(settings: Settings) -> gr.Blocks:
     """The app's Blocks, wired to the pipelines named in `settings` (loaded on first use)."""
-    restorer = Restorer(Pipelines(settings.weights, settings.device), tempfile.mkdtemp(prefix="mofrr-app-"))
+    outputs = Outputs(tempfile.mkdtemp(prefix="mofrr-app-"))
+    restorer = Restorer(Pipelines(settings.weights, settings.device), outputs, settings.timeout_s)
+    simulate = Simulator(outputs, settings.timeout_s)
     retouched_examples, clean_examples = settings.example_photos(retouched=True), settings.example_photos(retouched=False)
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=(CACHE_SWEEP_S, CACHE_AGE_S)) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs() as tabs:
             with gr.Tab("Restore", id="restore"):
@@ -57,7 +60,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
                         if retouched_examples:
                             gr.Examples([[p] for p in retouched_examples], inputs=[photo], label="retouched examples")
                     with gr.Column(scale=3):
-                        comparison = gr.ImageSlider(label="before / after", type="numpy", format="png", max_height=IMAGE_HEIGHT, elem_id="comparison")
+                        comparison = gr.ImageSlider(label="before / after", type="filepath", format="png", max_height=IMAGE_HEIGHT,
+                                                    elem_id="comparison")
                         with gr.Row():
                             routing = gr.Label(label="router: probability per retouch type", num_top_classes=len(RETOUCH_TYPES))
                             degrees = gr.BarPlot(x="retouch type", y="degree", y_lim=[0, 1], sort=list(RETOUCH_TYPES), x_label_angle=-20,

@@ -39,12 +39,11 @@ def parse_types(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def step_progress(bar: tqdm, done: int, total: int) -> None:
-    """Move a tqdm bar to `done` of `total` denoising steps."""
-    if bar.total != total:
-        bar.reset(total)
-    bar.n = done
-    bar.refresh()
+def positive_int(text: str) -> int:
+    """'4' -> 4; zero, negative or not a whole number is an argparse error."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
 
 
 def output_path(source: Path, out: Path, many: bool) -> Path:
@@ -109,23 +108,17 @@ def _load_pipeline(args: argparse.Namespace):
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    pipe, weights = _load_pipeline(args)
-    args.output.mkdir(parents=True, exist_ok=True)
+    from .batch_restore import BatchRestore, Processes
+
+    processes = Processes(args.device)
+    batch = BatchRestore(args.inputs, args.output, recursive=args.recursive, overwrite=args.overwrite, processes=processes)
+    args.device = processes.device
+    pipe, weights = _load_pipeline(args) if batch.todo else (None, None)
     options = dict(steps=args.steps, seed=args.seed, aligned=args.aligned, size=args.size, gating=args.gating, threshold=args.threshold, experts=args.experts)
     if args.method == "frrffusion":
         options = {k: options[k] for k in ("steps", "seed", "aligned", "size")}
-
-    def work(path: Path) -> str:
-        with tqdm(desc=path.name, unit="step", leave=False) as bar:
-            result = pipe(load_photo(path), callback=lambda done, total: step_progress(bar, done, total), name=path.name, **options)
-        target = args.output / f"{path.stem}.png"
-        save_photo(result.image, target)
-        report = {"input": str(path), "output": str(target), "weights": weights, **result.to_dict()}
-        target.with_suffix(".json").write_text(json.dumps(report, indent=2))
-        active = ", ".join(report.get("active") or []) or "none"
-        return f"{path.name}: {len(result.faces)} face(s) restored ({args.method}; experts: {active}) -> {target}"
-
-    return run_each(args.inputs, work)
+    tally = batch.run(pipe, options, weights=weights, batch_size=args.batch_size)
+    return 1 if tally.failed else 0
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
@@ -170,13 +163,43 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _csv(cast):
+    """argparse type: 'a,b,c' -> [cast(a), cast(b), cast(c)]."""
+    return lambda text: [cast(item.strip()) for item in text.split(",") if item.strip()]
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import quality_curve, run_bench
+
+    if args.quick:
+        args.configs, args.sizes, args.steps, args.batch, args.repeats, args.warmup = ["tiny"], [64], [1], [1], 1, 0
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run_bench(args.methods, args.configs, args.sizes, args.steps, args.batch, args.device, args.repeats, args.warmup,
+              compare=not args.no_plain, out=args.out)
+    print((args.out / "bench.md").read_text())
+    if args.quality:
+        curve = quality_curve(args.quality, args.steps)
+        lines = ["| DDIM steps | " + " | ".join(map(str, curve)) + " |", "|---" * (len(curve) + 1) + "|",
+                 "| PSNR gain, mixed (dB) | " + " | ".join(f"{v:+.2f}" for v in curve.values()) + " |"]
+        (args.out / "quality.md").write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mofrr", description="Face retouching restoration (MoFRR, FRRffusion) and a beautify-filter simulator.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("restore", help="restore retouched photos (every face, pasted back) or aligned face crops")
-    p.add_argument("inputs", nargs="+", type=Path, help="photos or, with --aligned, aligned face crops")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output folder: <stem>.png and <stem>.json per input")
+    p.add_argument("inputs", nargs="+", type=Path, help="photos, or folders of them; with --aligned, aligned face crops")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output folder: <stem>.png and <stem>.json per input (a folder's sub-folders are kept)")
+    p.add_argument("--recursive", action="store_true", help="also take the photos in sub-folders of the folders given")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="photos per pipeline call (their faces run as one batch)")
+    p.add_argument("--overwrite", action="store_true", help="restore again the inputs whose PNG and JSON already exist (default: skip them)")
     p.add_argument("--method", choices=["mofrr", "frrffusion"], default="mofrr")
     p.add_argument("--steps", type=int, default=10, help="DDIM sampling steps")
     p.add_argument("--seed", type=int, default=0)
@@ -185,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5, help="MoFRR hard-gating threshold on the router's probability")
     p.add_argument("--experts", type=parse_types, default=None, help="MoFRR: run exactly these experts (comma-separated), overriding the router")
     p.add_argument("--weights", default=None, help="pipeline folder or Hugging Face repo id (default: the bundled weights)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                   help="default: cpu, or under `accelerate launch` each process's own GPU")
     p.add_argument("--bf16", action="store_true", help="bfloat16 on CUDA")
     p.add_argument("--size", type=int, default=None, help="aligned crop side for whole photos")
     p.set_defaults(func=cmd_restore)
@@ -213,6 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("-o", "--out", type=Path, default=Path("out/evaluation"))
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="latency, throughput and memory per stage and end to end, fast paths against the plain path")
+    p.add_argument("--methods", type=_csv(str), default=["mofrr", "frrffusion"], help="comma-separated: mofrr, frrffusion")
+    p.add_argument("--configs", type=_csv(str), default=["lite", "paper"], help="lite (bundled weights), paper, tiny (random init)")
+    p.add_argument("--sizes", type=_csv(int), default=[256, 512], help="aligned crop sides")
+    p.add_argument("--steps", type=_csv(int), default=[1, 4, 10, 25], help="DDIM steps")
+    p.add_argument("--batch", type=_csv(int), default=[1, 8], help="faces per call")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per case (after the warm-up)")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    p.add_argument("--no-plain", action="store_true", help="skip the plain reference path")
+    p.add_argument("--quality", type=Path, default=None, help="also measure PSNR gain against --steps on this face folder (e.g. examples)")
+    p.add_argument("--quick", action="store_true", help="smoke test: tiny config, 64 px, 1 step, batch 1, 1 repeat")
+    p.add_argument("-o", "--out", type=Path, default=Path("out/bench"))
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("retouch", help="apply simulated beautify retouching to every face of photos")
     p.add_argument("inputs", nargs="+", type=Path, help="photos")

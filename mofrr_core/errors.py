@@ -15,3 +15,7 @@ class NoFaceError(MofrrError):
 
 class WeightsError(MofrrError):
     """Model weights cannot be used (missing, truncated, corrupt, unsafe or not matching their config)."""
+
+
+class TimeLimitError(MofrrError):
+    """A restoration ran past the time allowed for it (a server's per-request limit) and was stopped."""

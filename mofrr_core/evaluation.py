@@ -29,7 +29,7 @@ from .models import RegressionBaseline
 from .pipelines import FRRffusionPipeline, MoFRRPipeline
 from .retouch import RetouchRecord, random_retouch
 from .types import RETOUCH_TYPES
-from .weights import default_weights, resolve_weights
+from .weights import default_weights, load_model, resolve_weights
 
 GROUPS = (*RETOUCH_TYPES, "mixed")
 METHODS = ("mofrr", "frrffusion", "baseline")
@@ -96,7 +96,7 @@ def restore_cases(method: str, cases: list[TestCase], steps: int = 10, seed: int
     out = Restorations([])
     bar = tqdm(total=len(cases), desc=method, unit="face", disable=not progress)
     if method == "baseline":
-        model = RegressionBaseline.from_pretrained(resolve_weights(weights or default_weights("mofrr").parent / "baseline")).to(device)
+        model = load_model(resolve_weights(weights or default_weights("mofrr").parent / "baseline"), RegressionBaseline).to(device)
         for batch in _batches(cases, batch_size):
             x = torch.from_numpy(np.stack([c.retouched for c in batch])).permute(0, 3, 1, 2).to(device)
             with torch.inference_mode():

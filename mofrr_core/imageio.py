@@ -39,16 +39,36 @@ def _check_size(width: int, height: int, name: str) -> None:
         )
 
 
-def _to_array(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int]:
+def check_values(arr: np.ndarray, name: str) -> None:
+    """Refuse pixel values that no photo has (NaN, infinities, outside [0, 1]) instead of clipping them silently."""
+    if not np.isfinite(arr).all():
+        raise ImageError(f"{name}: the image holds NaN or infinite values; give finite values in [0, 1]")
+    if arr.size and (arr.min() < -1e-3 or arr.max() > 1 + 1e-3):
+        raise ImageError(f"{name}: values span [{arr.min():.3g}, {arr.max():.3g}]; scale the image to [0, 1]")
+
+
+def check_still(img: Image.Image, name: str) -> None:
+    """Refuse animations and multi-page files: restoring only their first frame would be a silently partial answer.
+
+    MPO (a camera JPEG with previews or a depth map after the photo) is a still photo and passes.
+    """
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1 and img.format != "MPO":
+        raise ImageError(f"{name}: the image is animated ({frames} frames) or has several pages; save the one frame to restore as a PNG or JPEG")
+
+
+def _to_array(img: Image.Image, name: str = "image") -> tuple[np.ndarray, np.ndarray | None, int]:
     """Convert any PIL mode to float RGB in [0, 1], the alpha plane (or None) and the bit depth."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float32)
         depth = 16 if arr.max(initial=0) > 255 or img.mode.startswith("I;16") else 8
         arr = arr / (65535.0 if depth == 16 else 255.0)
-        return np.repeat(np.clip(arr, 0, 1)[..., None], 3, axis=2), None, depth
+        check_values(arr, name)
+        return np.repeat(arr[..., None], 3, axis=2), None, depth
     if img.mode == "F":
-        arr = np.clip(np.asarray(img, dtype=np.float32), 0, 1)
-        return np.repeat(arr[..., None], 3, axis=2), None, 32
+        arr = np.asarray(img, dtype=np.float32)
+        check_values(arr, name)
+        return np.repeat(np.clip(arr, 0, 1)[..., None], 3, axis=2), None, 32
     alpha = None
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
@@ -84,8 +104,31 @@ def _read_deep_colour(path: Path, orientation: int) -> Photo:
     return Photo(rgb=np.ascontiguousarray(arr[..., 2::-1]), alpha=alpha, bit_depth=16)
 
 
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
+def pil_to_photo(img: Image.Image, name: str = "image") -> Photo:
+    """A Photo of a PIL image (EXIF orientation applied), after the size and still-image checks; one clear
+    ImageError when its pixels cannot be decoded."""
+    _check_size(*img.size, name)
+    check_still(img, name)
+    try:
+        img = ImageOps.exif_transpose(img)
+        img.load()
+        rgb, alpha, depth = _to_array(img, name)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{name}: the image file is damaged or truncated ({_one_line(exc)}); re-export or re-download it") from None
+    return Photo(rgb=np.ascontiguousarray(rgb), alpha=alpha, bit_depth=depth)
+
+
 def load_photo(path: str | Path) -> Photo:
-    """Read a photo: EXIF orientation applied; grayscale, palette, CMYK, RGBA and 16-bit handled."""
+    """Read a photo: EXIF orientation applied; grayscale, palette, CMYK, RGBA and 16-bit handled.
+
+    Every file that cannot be used (missing, not an image, truncated, a decompression bomb, too small
+    or too large, animated) is one ImageError line naming the file and what to do.
+    """
     path = Path(path)
     name = path.name
     if not path.is_file():
@@ -93,20 +136,18 @@ def load_photo(path: str | Path) -> Photo:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
-            _check_size(*img.size, name)
-            if _is_deep_colour(img):
-                return _read_deep_colour(path, img.getexif().get(0x0112, 1))
-            img = ImageOps.exif_transpose(img)
-            img.load()
+            with Image.open(path) as img:
+                if _is_deep_colour(img):
+                    _check_size(*img.size, name)
+                    check_still(img, name)
+                    return _read_deep_colour(path, img.getexif().get(0x0112, 1))
+                return pil_to_photo(img, name)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{name}: image has too many pixels to decode safely; downscale it below {MAX_PIXELS / 1e6:.0f} MP") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (or a format Pillow cannot read); give a PNG, JPEG, WebP or TIFF photo") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{name}: the image file is damaged or truncated ({exc}); re-export or re-download it") from None
-    rgb, alpha, depth = _to_array(img)
-    return Photo(rgb=np.ascontiguousarray(rgb), alpha=alpha, bit_depth=depth)
+        raise ImageError(f"{name}: the image file is damaged or truncated ({_one_line(exc)}); re-export or re-download it") from None
 
 
 def save_photo(photo: Photo, path: str | Path) -> Path:

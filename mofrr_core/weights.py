@@ -6,10 +6,16 @@ Nothing here ever unpickles: pickle-based files (`.bin`, `.pt`, `.ckpt`, ...) ar
 a pickle renamed to `.safetensors` is recognised from its first bytes. Every safetensors header
 is parsed and checked (offsets, sizes, dtypes) before any tensor is read, and the tensors are
 checked against a model built from the component's `config.json` (on the meta device).
+
+A release folder (the bundled `weights/`, or what `mofrr train export` writes) carries a
+`SHA256SUMS` manifest (`sha256sum` format) of its weights and config files; a folder it covers is
+verified against it before anything is read, so a changed, damaged, missing or added file is one
+clear error. `write_manifest` regenerates it (the export does so after writing the weights).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -38,7 +44,11 @@ DTYPES = {
     "F16": (2, True), "BF16": (2, True), "F32": (4, True), "F64": (8, True),
 }
 REDOWNLOAD = "re-save or re-download the weights"
+MANIFEST = "SHA256SUMS"
+MANIFEST_SUFFIXES = (".safetensors", ".json")
+MANIFEST_LEVELS = 2  # a manifest in a release folder covers its pipeline folders and their component folders
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+BUNDLED = Path(__file__).resolve().parent.parent / "weights"
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ def _parse_entry(key: str, entry) -> tuple[TensorInfo, int, int]:
     if not isinstance(entry, dict):
         raise ValueError(f"entry {key!r} is not an object")
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-    if dtype not in DTYPES:
+    if not isinstance(dtype, str) or dtype not in DTYPES:
         raise ValueError(f"tensor {key!r} has unknown dtype {dtype!r}")
     if not isinstance(shape, list) or any(_as_int(s) is None for s in shape):
         raise ValueError(f"tensor {key!r} has an invalid shape {shape!r}")
@@ -212,9 +222,92 @@ def _compare(weights: Path, found: Mapping[str, TensorInfo], expected: Mapping[s
             raise _fail(weights, f"tensor {key!r} has dtype {info.dtype}, expected {kind}; {REDOWNLOAD}")
 
 
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _manifest_files(root: Path) -> list[Path]:
+    """The files a manifest lists: every weights and config file under `root`, in a stable order."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES)
+
+
+def write_manifest(root: str | Path) -> Path:
+    """Write `root/SHA256SUMS` listing every weights and config file under `root` (checkable with `sha256sum -c`)."""
+    root = Path(root)
+    lines = [f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in _manifest_files(root)]
+    (root / MANIFEST).write_text("".join(lines), encoding="utf-8")
+    return root / MANIFEST
+
+
+def read_manifest(path: str | Path) -> dict[str, str]:
+    """Relative path -> hex SHA-256 of a manifest; WeightsError when it is not one."""
+    path = Path(path)
+    entries = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"cannot be read ({_one_line(exc)}); {REDOWNLOAD}") from None
+    for number, line in enumerate(lines, 1):
+        digest, _, name = line.partition("  ")
+        if not re.fullmatch(r"[0-9a-f]{64}", digest) or not name or name.startswith("/") or ".." in Path(name).parts:
+            raise _fail(path, f"line {number} is not '<sha256>  <relative path>'; the manifest is corrupt; {REDOWNLOAD}")
+        entries[name] = digest
+    return entries
+
+
+def find_manifest(folder: str | Path) -> tuple[Path, str] | None:
+    """(manifest, `folder`'s path relative to the manifest's folder) of the manifest covering `folder`, if any.
+
+    A manifest covers the folders it lists files in, from its own folder down to `MANIFEST_LEVELS` below.
+    """
+    folder = Path(folder).resolve()
+    for root in [folder, *folder.parents][: MANIFEST_LEVELS + 1]:
+        manifest = root / MANIFEST
+        if manifest.is_file():
+            prefix = folder.relative_to(root).as_posix()
+            prefix = "" if prefix == "." else prefix + "/"
+            if any(name.startswith(prefix) for name in read_manifest(manifest)):
+                return manifest, prefix
+    return None
+
+
+def verify_manifest(folder: str | Path) -> Path | None:
+    """Check every weights and config file under `folder` against the manifest covering it (if any).
+
+    Returns the manifest used (None when no manifest covers the folder); WeightsError names the
+    first file that is missing, changed or not listed.
+    """
+    found = find_manifest(folder)
+    if found is None:
+        return None
+    manifest, prefix = found
+    root = manifest.parent
+    listed = {name: digest for name, digest in read_manifest(manifest).items() if name.startswith(prefix)}
+    regenerate = f"{REDOWNLOAD} (after exporting weights yourself, regenerate it with mofrr_core.weights.write_manifest)"
+    for name, digest in sorted(listed.items()):
+        path = root / name
+        if not path.is_file():
+            raise _fail(path, f"listed in {manifest} but missing; the weights folder is incomplete; {REDOWNLOAD}")
+        if sha256_file(path) != digest:
+            raise _fail(path, f"its SHA-256 does not match {manifest}; the file was changed or damaged; {regenerate}")
+    for path in _manifest_files(Path(folder).resolve()):
+        if path.relative_to(root).as_posix() not in listed:
+            raise _fail(path, f"not listed in {manifest}; it is not part of these weights: remove it, or {regenerate}")
+    return manifest
+
+
 def check_component(folder: str | Path, cls: type | None = None) -> ComponentFiles:
-    """Check one component folder (config, weights file, header; shapes and dtypes when `cls` is given)."""
-    folder = Path(folder)
+    """Check one component folder (manifest, config, weights file, header; shapes and dtypes when `cls` is given)."""
+    verify_manifest(folder)
+    return _check_component(Path(folder), cls)
+
+
+def _check_component(folder: Path, cls: type | None) -> ComponentFiles:
     if not folder.is_dir():
         raise _fail(folder, f"component folder missing; the weights folder is incomplete; {REDOWNLOAD}")
     config = _read_json(folder / CONFIG)
@@ -238,11 +331,12 @@ def check_pipeline_folder(
     folder = Path(folder)
     if not folder.is_dir():
         raise _fail(folder, "no such weights folder; pass the folder written by save_pretrained or a Hugging Face repo id")
+    verify_manifest(folder)
     index = _read_json(folder / MODEL_INDEX)
     if pipeline is not None:
         _check_class(folder / MODEL_INDEX, index, pipeline)
     classes = expected_components if isinstance(expected_components, Mapping) else dict.fromkeys(expected_components)
-    components = {name: check_component(folder / name, cls) for name, cls in classes.items()}
+    components = {name: _check_component(folder / name, cls) for name, cls in classes.items()}
     return PipelineFiles(folder, index, components)
 
 
@@ -293,6 +387,11 @@ def load_component(files: ComponentFiles, cls: type, dtype: torch.dtype | None =
     return model.train(False)
 
 
+def load_model(folder: str | Path, cls: type, dtype: torch.dtype | None = None):
+    """A model saved alone (`save_pretrained` of one model): checked like a component, then loaded."""
+    return load_component(check_component(folder, cls), cls, dtype)
+
+
 def load_components(files: PipelineFiles, classes: Mapping[str, type], dtype: torch.dtype | None = None) -> dict:
     """Every component of a checked pipeline folder, loaded."""
     return {name: load_component(files.components[name], cls, dtype) for name, cls in classes.items()}
@@ -324,7 +423,9 @@ def default_weights(method: str) -> Path:
     """The bundled weights `<repo root>/weights/<method>`; WeightsError when there are none yet."""
     if method not in METHODS:
         raise WeightsError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    folder = Path(__file__).resolve().parent.parent / "weights" / method
+    folder = BUNDLED / method
     if not (folder / MODEL_INDEX).is_file():
         raise WeightsError(f"no bundled weights for {method} yet; pass --weights PATH_OR_REPO_ID")
+    if not (BUNDLED / MANIFEST).is_file():
+        raise _fail(BUNDLED / MANIFEST, f"missing: the bundled weights cannot be verified; restore the file from the release ({REDOWNLOAD})")
     return folder

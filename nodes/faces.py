@@ -27,7 +27,8 @@ class DetectAlignFaces(io.ComfyNode):
             display_name="Detect and align faces",
             category=CATEGORY,
             description="Finds every face (dlib, largest first) of each image and aligns it FFHQ-style to a square crop; "
-                        "the crops of the whole batch come out as one IMAGE batch, with their alignment for pasting back.",
+                        "the crops of the whole batch come out as one IMAGE batch, with their alignment for pasting back. "
+                        "An image without a face gives no crop (pasting back leaves it unchanged); with no face in any image the run stops.",
             inputs=[
                 io.Image.Input("image"),
                 io.Int.Input("size", default=256, min=64, max=1024, step=8, tooltip="side of the aligned crops"),
@@ -38,17 +39,20 @@ class DetectAlignFaces(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, size=256, max_faces=0) -> io.NodeOutput:
+        from mofrr_core.batch import each_item, unless_all_failed
         from mofrr_core.face_pipeline import align_faces
 
         from . import runtime
 
-        images, faces, sizes = [], [], []
-        for i, photo in enumerate(runtime.photos(image, "image")):
-            found = align_faces(photo.rgb, size, max_faces or None, name=f"image[{i}]")
-            images += [i] * len(found)
-            faces += found
-            sizes.append(photo.size)
-        return io.NodeOutput(runtime.to_image([face.crop for face in faces]), Faces(images, faces, sizes))
+        photos = runtime.photos(image, "image")
+        names = [f"image[{i}]" for i in range(len(photos))]
+        found = unless_all_failed(each_item(photos, names, lambda photo, name: align_faces(photo.rgb, size, max_faces or None, name=name)))
+        images, faces = [], []
+        for i, outcome in enumerate(found):
+            if not runtime.failed(outcome):
+                images += [i] * len(outcome)
+                faces += outcome
+        return io.NodeOutput(runtime.to_image([face.crop for face in faces]), Faces(images, faces, [p.size for p in photos]))
 
 
 class PasteFacesBack(io.ComfyNode):

@@ -15,7 +15,8 @@ class MoFRRRestore(io.ComfyNode):
             display_name="MoFRR restore (all in one)",
             category="mofrr/MoFRR",
             description="Restores every retouched face of each image with the whole MoFRR pipeline (detect, align, route, "
-                        "experts, merge, paste back) and reports per face what the router found.",
+                        "experts, merge, paste back) and reports per face what the router found. An image of the batch "
+                        "without a face comes out unchanged and its report says so; with no face in any image the run stops.",
             inputs=[
                 MoFRRPipelineLink.Input("pipeline"),
                 io.Image.Input("image"),
@@ -30,12 +31,15 @@ class MoFRRRestore(io.ComfyNode):
 
     @classmethod
     def execute(cls, pipeline, image, steps=10, seed=0, gating="hard", threshold=0.5, experts="", aligned=False, size=0) -> io.NodeOutput:
+        from mofrr_core.batch import restore_each, unless_all_failed
+
         from . import runtime
 
         photos = runtime.photos(image, "image")
-        results = pipeline(
-            photos, steps=steps, seed=seed, gating=gating, threshold=threshold, experts=widgets.experts_option(experts),
+        outcomes = unless_all_failed(restore_each(
+            pipeline, photos, steps=steps, seed=seed, gating=gating, threshold=threshold, experts=widgets.experts_option(experts),
             aligned=aligned, size=size or None, callback=runtime.progress(), name="image",
-        )
-        restored = runtime.to_image([runtime.with_alpha(r.image) for r in results])
-        return io.NodeOutput(restored, runtime.to_json([r.to_dict() for r in results]))
+        ))
+        restored = [photo if runtime.failed(o) else o.image for o, photo in zip(outcomes, photos)]
+        reports = [runtime.failure(o, f"image[{i}]") if runtime.failed(o) else o.to_dict() for i, o in enumerate(outcomes)]
+        return io.NodeOutput(runtime.to_image([runtime.with_alpha(p) for p in restored]), runtime.to_json(reports))

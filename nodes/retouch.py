@@ -20,7 +20,8 @@ class RetouchSimulator(io.ComfyNode):
             display_name="Retouch simulator",
             category=CATEGORY,
             description="Applies simulated beautify-app retouching (whitening, smoothing, face slimming, eye enlargement; "
-                        "strength 0-100 each, in that order) to every face, and records exactly what was done.",
+                        "strength 0-100 each, in that order) to every face, and records exactly what was done. An image of the "
+                        "batch without a face comes out unchanged and its record says so.",
             inputs=[
                 io.Image.Input("image"),
                 *(io.Float.Input(t, default=0.0, min=0.0, max=100.0, step=1.0, tooltip=f"{t} strength (0: off)") for t in RETOUCH_TYPES),
@@ -33,25 +34,31 @@ class RetouchSimulator(io.ComfyNode):
     def execute(cls, image, seed=0, **strengths) -> io.NodeOutput:
         import numpy as np
 
+        from mofrr_core.batch import each_item, unless_all_failed
         from mofrr_core.face_pipeline import edit_faces
         from mofrr_core.retouch import retouch
 
         from . import runtime
 
         ops = [(t, float(strengths.get(t, 0.0))) for t in RETOUCH_TYPES]
-        out, records = [], []
-        for i, photo in enumerate(runtime.photos(image, "image")):
-            faces = []
+        photos = runtime.photos(image, "image")
+        names = [f"image[{i}]" for i in range(len(photos))]
+
+        def retouch_photo(item, name):
+            (i, photo), faces = item, []
 
             def edit(face, index):
                 crop, record = retouch(face.crop, face.landmarks, ops, np.random.default_rng([seed, i, index]))
                 faces.append({"box": [float(v) for v in face.face.box], **record.to_dict()})
                 return crop
 
-            result, _ = edit_faces(photo, edit, name=f"image[{i}]")
-            out.append(runtime.with_alpha(result))
-            records.append({"seed": seed, "faces": faces})
-        return io.NodeOutput(runtime.to_image(out), runtime.to_json(records))
+            result, _ = edit_faces(photo, edit, name=name)
+            return result, {"seed": seed, "faces": faces}
+
+        outcomes = unless_all_failed(each_item(list(enumerate(photos)), names, retouch_photo))
+        out = [photo if runtime.failed(o) else o[0] for o, photo in zip(outcomes, photos)]
+        records = [runtime.failure(o, name) if runtime.failed(o) else o[1] for o, name in zip(outcomes, names)]
+        return io.NodeOutput(runtime.to_image([runtime.with_alpha(p) for p in out]), runtime.to_json(records))
 
 
 def _reports(text: str) -> list:
@@ -72,10 +79,11 @@ def report_text(index: int, scale: float, mean: float, restore: dict | None, rec
     from .text import faces_text
 
     lines = [f"image {index}: mean change {mean * 255:.2f}/255, largest {scale * 255:.1f}/255 (heat map scale)"]
+    lines += [f"{what} failed: {entry['error']}" for what, entry in (("retouch", record), ("restoration", restore)) if entry and "error" in entry]
     for k, face in enumerate(record.get("faces", []) if record else []):
         applied = ", ".join(f"{op['op']} {op['strength']:g} (level {op['level']})" for op in face.get("ops", [])) or "nothing"
         lines.append(f"face {k} retouched with: {applied}")
-    if restore:
+    if restore and "error" not in restore:
         lines.append(f"restored with {restore.get('method')}, {restore.get('steps')} steps, seed {restore.get('seed')}")
         if restore.get("method") == "mofrr":
             lines.append(faces_text(restore.get("faces", [])))
@@ -110,16 +118,17 @@ class RetouchReport(io.ComfyNode):
 
         before, after = runtime.photos(retouched, "retouched"), runtime.photos(restored, "restored")
         runtime.same_batch(len(before), len(after), "restored")
-        try:
-            restores, records = _reports(restore_report), _reports(retouch_record)
-        except ValueError:
-            raise MofrrError("restore_report / retouch_record: not a report; connect the report output of MoFRR restore or the retouch simulator") from None
-        maps, texts = [], []
+        maps, changes = [], []
         for i, (b, a) in enumerate(zip(before, after)):
             if b.rgb.shape != a.rgb.shape:
                 raise MofrrError(f"restored[{i}] is {a.size[0]}x{a.size[1]} but retouched[{i}] is {b.size[0]}x{b.size[1]}; compare images of one size")
             heat, scale = change_heatmap(b.rgb, a.rgb, underlay=UNDERLAY)
             maps.append(heat)
-            texts.append(report_text(i, scale, float(abs(a.rgb - b.rgb).mean()), _nth(restores, i), _nth(records, i)))
-        text = "\n\n".join(texts)
+            changes.append((scale, float(abs(a.rgb - b.rgb).mean())))
+        try:
+            restores, records = _reports(restore_report), _reports(retouch_record)
+            text = "\n\n".join(report_text(i, *change, _nth(restores, i), _nth(records, i)) for i, change in enumerate(changes))
+        except (ValueError, KeyError, TypeError, AttributeError):  # text from elsewhere than the pack's reports
+            raise MofrrError("restore_report / retouch_record: not a report; "
+                             "connect the report output of MoFRR restore or the retouch simulator") from None
         return io.NodeOutput(runtime.to_image(maps), text, ui={"text": [text]})

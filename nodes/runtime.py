@@ -93,6 +93,16 @@ def same_batch(expected: int, found: int, what: str) -> None:
         raise MofrrError(f"{what} holds {found} face(s) but the crops hold {expected}; connect the outputs made from these crops")
 
 
+def failed(outcome) -> bool:
+    """Whether a batch image's outcome is the error that kept it from being processed (it then passes through unchanged)."""
+    return isinstance(outcome, MofrrError)
+
+
+def failure(error: MofrrError, name: str) -> dict:
+    """The report entry of an image that passed through unchanged: which one and why."""
+    return {"input": name, "error": str(error)}
+
+
 def to_json(data) -> str:
     """A report as indented JSON text."""
     return json.dumps(data, indent=2)

@@ -41,6 +41,12 @@ def aligned(photos):
     return out
 
 
+@pytest.fixture
+def crop(aligned):
+    """The first real aligned face crop (256 x 256 x 3)."""
+    return aligned[0][0]
+
+
 @pytest.fixture(scope="session")
 def two_face_photo(tmp_path_factory) -> Path:
     """A real photo holding two faces: two examples side by side."""
@@ -57,3 +63,21 @@ def two_face_photo(tmp_path_factory) -> Path:
 
 def mean_abs(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.float64) - b).mean())
+
+
+# the reliability figures (README "Reliability and security"): tests record them, the run prints them
+
+RELIABILITY: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def reliability() -> dict[str, str]:
+    """Row name -> measured figure; printed in the terminal summary of every run that recorded some."""
+    return RELIABILITY
+
+
+def pytest_terminal_summary(terminalreporter):
+    if RELIABILITY:
+        terminalreporter.section("reliability and security figures")
+        for row, figure in RELIABILITY.items():
+            terminalreporter.write_line(f"{row}: {figure}")

@@ -11,14 +11,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+import bad_inputs
 from conftest import EXAMPLES, ROOT
 from mofrr_core.errors import WeightsError
 from mofrr_core.types import RETOUCH_TYPES
@@ -28,6 +31,12 @@ CLEAN = sorted(EXAMPLES.glob("*.jpg"))
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOT = ROOT / "docs" / "gradio_app.png"
 START_TIMEOUT = 240
+UPLOAD_LIMIT_MB = 2
+TIMEOUT_S = 8
+# sized for CI; raise them to load the server harder
+LOAD_CLIENTS, LOAD_ROUNDS = int(os.environ.get("MOFRR_LOAD_CLIENTS", 20)), int(os.environ.get("MOFRR_LOAD_ROUNDS", 4))
+LOAD_REQUEST_BOUND_S = 180  # a bound for hangs only: a request under load normally answers within seconds
+LOAD_MEMORY_GROWTH_MB = 20
 FAST = dict(steps=2, seed=0, aligned=False, gating="hard", threshold=0.5, experts=[])
 
 
@@ -53,12 +62,14 @@ def tiny_weights(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def app_url(tiny_weights, tmp_path_factory):
-    """The app, started as its users start it, on a free local port; its log is shown if it fails to start."""
+def app(tiny_weights, tmp_path_factory):
+    """The app, started as its users start it, on a free local port, with small limits to test them (uploads up to
+    UPLOAD_LIMIT_MB, TIMEOUT_S of work per request); yields (url, server process); its log is shown if it fails to start."""
     port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
     command = [sys.executable, "-m", "gradio_app.app", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
-               "--weights-mofrr", str(tiny_weights["mofrr"]), "--weights-frrffusion", str(tiny_weights["frrffusion"])]
+               "--weights-mofrr", str(tiny_weights["mofrr"]), "--weights-frrffusion", str(tiny_weights["frrffusion"]),
+               "--max-upload-mb", str(UPLOAD_LIMIT_MB), "--timeout", str(TIMEOUT_S)]
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "NO_PROXY": "127.0.0.1,localhost"}
     url = f"http://127.0.0.1:{port}/"
     with log.open("w") as out:
@@ -74,7 +85,7 @@ def app_url(tiny_weights, tmp_path_factory):
                         break
             except OSError:
                 time.sleep(0.5)
-        yield url
+        yield url, server
     finally:
         server.terminate()
         try:
@@ -82,6 +93,11 @@ def app_url(tiny_weights, tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="module")
+def app_url(app) -> str:
+    return app[0]
 
 
 @pytest.fixture(scope="module")
@@ -138,17 +154,8 @@ def _write_text(path: Path) -> Path:
     return path
 
 
-def _write_gradient(path: Path, size: int) -> Path:
-    ramp = np.linspace(0, 255, size * size, dtype=np.float32).reshape(size, size)
-    Image.fromarray(ramp.astype(np.uint8)).convert("RGB").save(path)
-    return path
-
-
-BAD_RESTORES = {
-    "not an image": (lambda d: _write_text(d / "notes.png"), {}, "notes.png: not an image file"),
+BAD_RESTORES = {  # besides the bad-input corpus (test_corpus_through_the_gradio_api)
     "text file": (lambda d: _write_text(d / "notes.txt"), {}, "notes.txt: not an image file"),
-    "no face": (lambda d: _write_gradient(d / "wall.png", 300), {}, "wall.png: no face found"),
-    "too small": (lambda d: _write_gradient(d / "icon.png", 16), {}, "too small to hold a face"),
     "no photo": (lambda d: None, {}, "no photo given"),
     "steps 0": (lambda d: RETOUCHED[0], {"steps": 0}, "steps must be a whole number from 1 to"),
     "negative seed": (lambda d: RETOUCHED[0], {"seed": -1}, "seed must be a whole number >= 0"),
@@ -169,12 +176,105 @@ def test_bad_restore_inputs_get_one_clear_error(client, tmp_path, case):
         client.predict(*restore_args(None if path is None else handle_file(path), method, **changes), api_name="/restore")
 
 
+def test_corpus_through_the_gradio_api(client, tmp_path, reliability):
+    """Every file of the bad-input corpus sent to `/restore` and `/retouch`: a result or one clear error line."""
+    tried = 0
+    for filename, case in bad_inputs.write_files(tmp_path).items():
+        path = tmp_path / filename
+        for endpoint, args in (("/restore", restore_args(handle_file(path), steps=1)), ("/retouch", (handle_file(path), 60, 0, 0, 0, 0))):
+            try:
+                outputs = client.predict(*args, api_name=endpoint)
+            except AppError as exc:
+                assert not case.restores, (endpoint, case.name, str(exc))
+                bad_inputs.check_message(str(exc), case, filename)
+            else:
+                assert case.restores, (endpoint, case.name)
+                image, report = (outputs[-2][0], outputs[-1]) if endpoint == "/restore" else outputs
+                assert image_size(image) == bad_inputs.decoded_size(path, case) and len(report["faces"]) == case.faces, (endpoint, case.name)
+            tried += 1
+    reliability["Gradio API (/restore, /retouch): inputs tried, failures"] = f"{tried}, 0"
+
+
 @pytest.mark.parametrize(
     "strengths, message", [((0, 0, 0, 0), "every slider is at 0"), ((500, 0, 0, 0), r"strength of whitening must be in \[0, 100\]")]
 )
 def test_bad_retouch_inputs_get_one_clear_error(client, strengths, message):
     with pytest.raises(AppError, match=message):
         client.predict(handle_file(CLEAN[0]), *strengths, 0, api_name="/retouch")
+
+
+# limits and load
+
+
+def server_rss_mb(pid: int) -> float:
+    """Resident memory of the server process (Linux /proc), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc")
+
+
+def test_twenty_clients_at_once(app, tmp_path, reliability):
+    """LOAD_CLIENTS clients send requests at the same moment, LOAD_ROUNDS times: aligned crops, whole photos and a
+    non-image; every request gets its right answer, and the server's memory does not grow from round to round."""
+    url, server = app
+    crop, photo, notes = tmp_path / "crop.png", tmp_path / "photo.jpg", tmp_path / "notes.png"
+    Image.open(RETOUCHED[0]).convert("RGB").crop((150, 250, 550, 650)).resize((96, 96)).save(crop)
+    bad_inputs._portrait(1, 200).save(photo, quality=90)
+    _write_text(notes)
+    kinds = [("crop", crop, True), ("crop", crop, True), ("photo", photo, False), ("bad", notes, False)]
+
+    def request(client: Client, kind) -> str | None:
+        """None when the answer is right, else what was wrong."""
+        name, path, aligned = kind
+        try:
+            job = client.submit(*restore_args(handle_file(path), steps=1, aligned=aligned), api_name="/restore")
+            outputs = job.result(timeout=LOAD_REQUEST_BOUND_S)
+        except AppError as exc:
+            return None if name == "bad" and "notes.png: not an image file" in str(exc) else f"{name}: {exc}"
+        except Exception as exc:  # a hang, a dropped connection, a server error: all count as errors
+            return f"{name}: {type(exc).__name__}: {exc}"
+        report, png = outputs[-1], outputs[-2][0]
+        right = name != "bad" and image_size(png) == image_size(path) and len(report["faces"]) == 1 and report["aligned"] == aligned
+        return None if right else f"{name}: wrong answer {report}"
+
+    with ThreadPoolExecutor(LOAD_CLIENTS) as pool:
+        clients = list(pool.map(lambda _: Client(url, verbose=False), range(LOAD_CLIENTS)))
+        problems, memory = [], []
+        for _ in range(LOAD_ROUNDS):
+            problems += [p for p in pool.map(request, clients, [kinds[i % len(kinds)] for i in range(LOAD_CLIENTS)]) if p]
+            memory.append(server_rss_mb(server.pid))
+    requests = LOAD_CLIENTS * LOAD_ROUNDS
+    growth = memory[-1] - memory[1]  # the first round warms up (first uploads, first crop sizes)
+    reliability["Gradio under load: clients x rounds = requests, errors"] = f"{LOAD_CLIENTS} x {LOAD_ROUNDS} = {requests}, {len(problems)}"
+    reliability["Gradio under load: server memory per round (MB), growth after warm-up"] = (
+        f"{', '.join(f'{m:.0f}' for m in memory)}; {growth:+.1f} MB")
+    assert not problems, problems[:5]
+    assert growth < LOAD_MEMORY_GROWTH_MB, memory
+
+
+def test_uploads_over_the_limit_are_refused(app, client, tmp_path):
+    """The client is told the limit before sending; a raw upload over it is cut off by the server (HTTP 413)."""
+    url, _ = app
+    big = tmp_path / "big.png"
+    big.write_bytes(np.random.default_rng(0).bytes(UPLOAD_LIMIT_MB * 1_000_000 + 1000))
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):
+        client.predict(*restore_args(handle_file(big)), api_name="/restore")
+    response = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.png", big.read_bytes(), "image/png")}, timeout=60)
+    assert response.status_code == 413 and "maximum allowed size" in response.text
+    *_, report = client.predict(*restore_args(handle_file(RETOUCHED[0])), api_name="/restore")
+    assert len(report["faces"]) == 1
+
+
+def test_a_request_over_the_time_limit_is_stopped_and_the_next_runs(client, tmp_path):
+    """A restoration that would take far longer than TIMEOUT_S (12 faces, 1000 steps) stops with a clear error."""
+    crowd = tmp_path / "crowd.jpg"
+    crowd.write_bytes(dict(bad_inputs.FILES)["crowd.jpg"].make())
+    job = client.submit(*restore_args(handle_file(crowd), "frrffusion", steps=1000), api_name="/restore")
+    with pytest.raises(AppError, match=f"stopped after the {TIMEOUT_S} s limit per request; use fewer sampling steps"):
+        job.result(timeout=LOAD_REQUEST_BOUND_S)
+    *_, report = client.predict(*restore_args(handle_file(crowd), "frrffusion"), api_name="/restore")
+    assert len(report["faces"]) == 12
 
 
 def test_unusable_weights_are_named_in_one_line(tmp_path):
@@ -196,6 +296,12 @@ def test_flags_win_over_environment_variables(tmp_path):
     assert settings.examples == tmp_path and settings.example_photos(retouched=True) == []
     checkout = Settings.load(env={"MOFRR_DEVICE": "cpu"})
     assert checkout.example_photos(retouched=True) == [str(p) for p in RETOUCHED] and checkout.example_photos(retouched=False) == [str(p) for p in CLEAN]
+    assert (checkout.max_upload_mb, checkout.timeout_s) == (50, 120)
+    limits = {"MOFRR_DEVICE": "cpu", "MOFRR_MAX_UPLOAD_MB": "3", "MOFRR_REQUEST_TIMEOUT": "9"}
+    assert (Settings.load(env=limits).max_upload_bytes, Settings.load(env=limits).timeout_s) == (3_000_000, 9)
+    assert Settings.load(max_upload_mb=1, timeout_s=2, env=limits).timeout_s == 2
+    with pytest.raises(SystemExit, match="MOFRR_REQUEST_TIMEOUT: expected a positive number, got '-1'"):
+        Settings.load(env={**limits, "MOFRR_REQUEST_TIMEOUT": "-1"})
 
 
 def _browser_missing() -> str | None:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+import bad_inputs
 from conftest import EXAMPLES, ROOT
-from mofrr_core.errors import ImageError, MofrrError, NoFaceError, WeightsError
+from mofrr_core.errors import MofrrError, NoFaceError, WeightsError
 from mofrr_core.imageio import load_photo
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
 from mofrr_core.types import RETOUCH_TYPES
@@ -170,14 +172,10 @@ def test_detect_and_paste_back_round_trip(image):
     assert changed[0].any() and changed[1].any() and not changed[:, 0, 0].any()
 
 
-def test_face_errors_are_clear(image, faces):
+def test_paste_back_errors_are_clear(image, faces):
+    """(Bad IMAGE values and layouts, and images without a face, are in test_corpus_through_every_node and
+    test_a_batch_keeps_the_images_with_faces.)"""
     crops, alignment = faces
-    with pytest.raises(ImageError, match=r"expected an IMAGE \[batch, height, width, channels\]"):
-        run("MofrrDetectAlignFaces", image=image.permute(0, 3, 1, 2), size=256, max_faces=0)
-    with pytest.raises(ImageError, match="NaN"):
-        run("MofrrDetectAlignFaces", image=torch.full_like(image, float("nan")), size=256, max_faces=0)
-    with pytest.raises(NoFaceError, match=r"image\[0\]: no face found"):
-        run("MofrrDetectAlignFaces", image=torch.full((1, 300, 300, 3), 0.5), size=256, max_faces=0)
     with pytest.raises(MofrrError, match="not the images the faces were detected in"):
         run("MofrrPasteFacesBack", image=image[:, :-8], crops=crops, face_alignment=alignment, feather=0.06)
     with pytest.raises(MofrrError, match="cannot go back where a 256x256 crop came from"):
@@ -270,6 +268,10 @@ def test_frrffusion_coarse_to_fine_equals_the_pipeline(frr, image, faces):
 # progress and interrupt
 
 
+class InterruptProcessingException(Exception):
+    """What comfy.model_management raises when the interrupt button is pressed (an ordinary Exception)."""
+
+
 class FakeComfy:
     """Stand-ins for comfy.model_management and comfy.utils that record progress and can interrupt."""
 
@@ -283,7 +285,7 @@ class FakeComfy:
     def check(self):
         self.checks += 1
         if self.interrupt_after is not None and self.checks > self.interrupt_after:
-            raise KeyboardInterrupt("interrupted")
+            raise InterruptProcessingException("interrupted")
 
     def install(self, monkeypatch):
         monkeypatch.setattr(runtime, "model_management", self.model_management)
@@ -303,11 +305,21 @@ def test_progress_bar_moves_per_step(mofrr, frr, image, faces, monkeypatch):
     assert fake.updates == [(k, 10) for k in range(1, 11)]  # 4 experts + shared, 2 steps each
 
 
-def test_interrupt_stops_sampling_within_one_step(mofrr, image, monkeypatch):
+def test_interrupt_stops_sampling_within_one_step_and_the_next_run_works(mofrr, frr, image, faces, monkeypatch):
+    restore = dict(pipeline=mofrr, image=image, seed=0, gating="hard", threshold=0.0, experts="", aligned=False, size=0)
+    coarse = dict(pipeline=frr, crops=faces[0], seed=0)
+    expected = run("MofrrRestore", **restore, steps=2)[0], run("MofrrFRRffusionCoarse", **coarse, steps=2)[0]
     fake = FakeComfy(interrupt_after=1).install(monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        run("MofrrRestore", pipeline=mofrr, image=image, steps=50, seed=0, gating="hard", threshold=0.0, experts="", aligned=False, size=0)
+    with pytest.raises(InterruptProcessingException):
+        run("MofrrRestore", **restore, steps=50)
     assert fake.checks == 2 and fake.updates == [(1, 250)]
+    fake = FakeComfy(interrupt_after=3).install(monkeypatch)
+    with pytest.raises(InterruptProcessingException):
+        run("MofrrFRRffusionCoarse", **coarse, steps=500)
+    assert fake.checks == 4 and fake.updates == [(1, 500), (2, 500), (3, 500)]
+    FakeComfy().install(monkeypatch)
+    again = run("MofrrRestore", **restore, steps=2)[0], run("MofrrFRRffusionCoarse", **coarse, steps=2)[0]
+    assert all(torch.equal(a, b) for a, b in zip(again, expected))
 
 
 # retouch simulator and report
@@ -341,3 +353,92 @@ def test_retouch_report_heat_map_and_text(mofrr, image):
         NODES["MofrrRetouchReport"]().run(retouched=image, restored=image, restore_report="hello")
     with pytest.raises(MofrrError, match="compare images of one size"):
         NODES["MofrrRetouchReport"]().run(retouched=image, restored=image[:, :-2])
+
+
+# the bad-input corpus (tests/bad_inputs.py) through every node
+
+SIMULATOR = dict(whitening=50.0, smoothing=0.0, face_slimming=0.0, eye_enlargement=0.0)
+
+
+def image_inputs(mofrr, frr, image, faces) -> dict[str, tuple[str, str, Callable]]:
+    """Every IMAGE input of every node: label -> (node, input name, inputs given the value of that one)."""
+    crops, alignment = faces
+    routing, _ = run("MofrrRouter", pipeline=mofrr, crops=crops, gating="hard", threshold=0.5, experts="")
+    _, shared = run("MofrrSharedExpert", pipeline=mofrr, crops=crops, steps=1, seed=0)
+    _, coarse = run("MofrrFRRffusionCoarse", pipeline=frr, crops=crops, steps=1, seed=0)
+    gating = dict(gating="hard", threshold=0.5, experts="")
+    return {
+        "detect.image": ("MofrrDetectAlignFaces", "image", lambda x: dict(image=x, size=256, max_faces=0)),
+        "paste.image": ("MofrrPasteFacesBack", "image", lambda x: dict(image=x, crops=crops, face_alignment=alignment, feather=0.06)),
+        "paste.crops": ("MofrrPasteFacesBack", "crops", lambda x: dict(image=image, crops=x, face_alignment=alignment, feather=0.06)),
+        "router.crops": ("MofrrRouter", "crops", lambda x: dict(pipeline=mofrr, crops=x, **gating)),
+        "expert.crops": ("MofrrWaveFRRExpert", "crops",
+                         lambda x: dict(pipeline=mofrr, crops=x, routing=routing, retouch_type="whitening", steps=1, seed=0)),
+        "shared.crops": ("MofrrSharedExpert", "crops", lambda x: dict(pipeline=mofrr, crops=x, steps=1, seed=0)),
+        "merger.crops": ("MofrrMerger", "crops", lambda x: dict(pipeline=mofrr, crops=x, routing=routing, shared=shared)),
+        "restore.image": ("MofrrRestore", "image", lambda x: dict(pipeline=mofrr, image=x, steps=1, seed=0, aligned=False, size=0, **gating)),
+        "coarse.crops": ("MofrrFRRffusionCoarse", "crops", lambda x: dict(pipeline=frr, crops=x, steps=1, seed=0)),
+        "fine.crops": ("MofrrFRRffusionFine", "crops", lambda x: dict(pipeline=frr, crops=x, coarse=coarse)),
+        "simulator.image": ("MofrrRetouchSimulator", "image", lambda x: dict(image=x, seed=0, **SIMULATOR)),
+        "report.retouched": ("MofrrRetouchReport", "retouched", lambda x: dict(retouched=x, restored=image)),
+        "report.restored": ("MofrrRetouchReport", "restored", lambda x: dict(retouched=image, restored=x)),
+    }
+
+
+def test_corpus_through_every_node(mofrr, frr, image, faces, tmp_path, reliability):
+    """Every bad IMAGE (NaN, inf, wrong layouts, ...) into every IMAGE input of every node, and every decodable file of
+    the corpus (as ComfyUI's image loader gives it) through the photo nodes: a result or one clear line, never a crash."""
+    tried = 0
+    for label, (node, name, inputs) in image_inputs(mofrr, frr, image, faces).items():
+        for case in bad_inputs.IMAGES:
+            with pytest.raises(MofrrError) as excinfo:
+                run(node, **inputs(case.make()))
+            bad_inputs.check_message(str(excinfo.value), case, name)
+            tried += 1
+    for filename, (path, case) in bad_inputs.photo_cases(tmp_path).items():
+        photo = load_photo(path)
+        batch = torch.from_numpy(runtime.with_alpha(photo))[None]
+        for node, inputs in [
+            ("MofrrDetectAlignFaces", dict(image=batch, size=128, max_faces=0)),
+            ("MofrrRestore", dict(pipeline=mofrr, image=batch, steps=1, seed=0, gating="hard", threshold=0.5, experts="", aligned=False, size=0)),
+            ("MofrrRetouchSimulator", dict(image=batch, seed=0, **SIMULATOR)),
+        ]:
+            try:
+                out, text = run(node, **inputs)
+            except MofrrError as exc:
+                assert not case.restores, (node, case.name, str(exc))
+                bad_inputs.check_message(str(exc), case, "image[0]")
+            else:
+                assert case.restores, (node, case.name)
+                found = len(text.faces) if node == "MofrrDetectAlignFaces" else len(json.loads(text)[0]["faces"])
+                assert found == case.faces, (node, case.name)
+                assert node == "MofrrDetectAlignFaces" or out.shape == batch.shape, (node, case.name)
+            tried += 1
+    reliability["ComfyUI nodes: inputs tried, failures"] = f"{tried}, 0"
+
+
+def test_a_batch_keeps_the_images_with_faces(mofrr):
+    """An image without a face in a batch passes through unchanged, its report says why; the others are processed as
+    if alone. With no face in any image the node stops with the error."""
+    image = torch.from_numpy(np.asarray(bad_inputs._portrait(0, 120), np.float32) / 255)[None]  # small: quick to search
+    wall = torch.full_like(image, 0.5)
+    batch = torch.cat([image, wall])
+    restore = dict(pipeline=mofrr, steps=1, seed=0, gating="hard", threshold=0.5, experts="", aligned=False, size=0)
+    restored, report = run("MofrrRestore", image=batch, **restore)
+    alone, _ = run("MofrrRestore", image=image, **restore)
+    assert torch.equal(restored[:1], alone) and torch.equal(restored[1], wall[0])
+    reports = json.loads(report)
+    assert len(reports[0]["faces"]) == 1 and reports[1] == {"input": "image[1]", "error": reports[1]["error"]}
+    assert reports[1]["error"].startswith("image[1]: no face found")
+    crops, alignment = run("MofrrDetectAlignFaces", image=batch, size=128, max_faces=0)
+    assert len(crops) == 1 and alignment.images == [0]
+    (pasted,) = run("MofrrPasteFacesBack", image=batch, crops=(crops * 0.9).contiguous(), face_alignment=alignment, feather=0.06)
+    assert not torch.equal(pasted[0], batch[0]) and torch.equal(pasted[1], batch[1])
+    retouched, record = run("MofrrRetouchSimulator", image=batch, seed=0, **SIMULATOR)
+    assert torch.equal(retouched[1], wall[0]) and "no face found" in json.loads(record)[1]["error"]
+    text = NODES["MofrrRetouchReport"]().run(retouched=batch, restored=restored, restore_report=report, retouch_record=record)["result"][1]
+    assert "restoration failed: image[1]: no face found" in text
+    no_face = [("MofrrRestore", dict(image=torch.cat([wall, wall]), **restore)), ("MofrrDetectAlignFaces", dict(image=wall, size=128, max_faces=0))]
+    for node, inputs in no_face:
+        with pytest.raises(NoFaceError, match=r"image\[0\]: no face found"):
+            run(node, **inputs)

@@ -11,11 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from mofrr_core.errors import MofrrError, NoFaceError
+from mofrr_core.batch import restore_each
+from mofrr_core.deadline import Deadline
+from mofrr_core.errors import ImageError, MofrrError, NoFaceError, TimeLimitError
 from mofrr_core.imageio import Photo, load_photo
 from mofrr_core.pipelines import FaceResult, FRRffusionPipeline, MoFRRPipeline, RestorationResult
 from mofrr_core.types import RETOUCH_TYPES
 
+import bad_inputs
 from test_models import randomise_ as randomise_model_
 
 STEPS = 2
@@ -44,11 +47,6 @@ def frr():
 @pytest.fixture(params=["mofrr", "frrffusion"])
 def pipe(request, mofrr, frr):
     return mofrr if request.param == "mofrr" else frr
-
-
-@pytest.fixture
-def crop(aligned):
-    return aligned[0][0]
 
 
 class Counter:
@@ -117,6 +115,15 @@ def test_whole_photo_with_two_faces(pipe, two_face_photo):
     assert report["routing"] == report["faces"][0]["routing"]
     # outside the two face crops the photo is untouched
     assert np.array_equal(result.image.rgb[:4, :4], photo.rgb[:4, :4])
+
+
+def test_faces_of_different_native_sizes_batch_together(frr, photos):
+    """Crops cut at their own sizes share one batch once resized to the working shape."""
+    small = Image.open(photos[0]).convert("RGB")
+    small = small.resize((small.width * 3 // 4, small.height * 3 // 4))
+    results = frr([small, load_photo(photos[0])], steps=1)
+    sizes = {r.faces[0].restored_crop.shape for r in results}
+    assert len(sizes) == 2 and all(r.image.rgb.shape[:2] == (img.height, img.width) for r, img in zip(results, [small, Image.open(photos[0])]))
 
 
 def test_native_crop_size_by_default(frr, photos):
@@ -310,10 +317,68 @@ def test_bad_options_are_user_errors(mofrr, crop, options):
     assert "\n" not in str(excinfo.value)
 
 
-def test_bad_images_are_user_errors(frr):
-    with pytest.raises(NoFaceError) as excinfo:
-        frr(np.full((200, 200, 3), 0.5, np.float32), name="wall.png")
-    assert "wall.png" in str(excinfo.value)
-    for bad in (np.full((64, 64, 3), 2.0, np.float32), np.zeros((10, 10, 3), np.float32), "photo.jpg"):
-        with pytest.raises(MofrrError):
-            frr(bad, aligned=True, steps=1)
+def check_restored(result: RestorationResult, case, source: Photo):
+    """A documented, sensible result: the whole photo back, same size, depth and alpha, every face restored."""
+    check_image(result, source.rgb.shape)
+    assert len(result.faces) == case.faces, case.name
+    assert result.image.bit_depth == source.bit_depth and (result.image.alpha is None) == (source.alpha is None), case.name
+    if case.size:
+        assert result.image.size == case.size, case.name
+
+
+def test_corpus_through_the_python_api(pipe, tmp_path, reliability):
+    """Every file of the corpus (read with load_photo) and every array or tensor: a result or one clear line."""
+    tried = 0
+    for filename, case in bad_inputs.write_files(tmp_path).items():
+        try:
+            photo = load_photo(tmp_path / filename)
+            result = pipe(photo, steps=1, name=filename)
+        except MofrrError as exc:
+            assert not case.restores, (case.name, str(exc))
+            bad_inputs.check_message(str(exc), case, filename)
+        else:
+            assert case.restores, case.name
+            check_restored(result, case, photo)
+        tried += 1
+    for case in bad_inputs.TENSORS:
+        try:
+            result = pipe(case.make(), aligned=True, steps=1, name="input")
+        except MofrrError as exc:
+            assert not case.restores, (case.name, str(exc))
+            bad_inputs.check_message(str(exc), case, "" if case.name == "empty batch" else "input")  # no image to name
+        else:
+            assert case.restores and result.image.rgb.shape == (128, 128, 3), case.name
+        tried += 1
+    reliability[f"Python API ({pipe.method}): inputs tried, failures"] = f"{tried}, 0"
+
+
+def test_a_batch_keeps_the_results_of_its_good_inputs(mofrr, photos):
+    good = [load_photo(p).rgb for p in photos[:2]]
+    wall = np.full((200, 200, 3), 0.5, np.float32)
+    nan = good[0].copy()
+    nan[0, 0] = np.nan
+    options = dict(steps=1, seed=2, size=256)
+    outcomes = restore_each(mofrr, [good[0], nan, wall, good[1]], name=["a.jpg", "nan.png", "wall.png", "b.jpg"], **options)
+    assert isinstance(outcomes[1], ImageError) and "nan.png" in str(outcomes[1]) and "NaN" in str(outcomes[1])
+    assert isinstance(outcomes[2], NoFaceError) and "wall.png: no face found" in str(outcomes[2])
+    together = mofrr(good, **options)
+    for outcome, expected in zip([outcomes[0], outcomes[3]], together):
+        assert isinstance(outcome, RestorationResult) and np.array_equal(outcome.image.rgb, expected.image.rgb)
+    assert all(isinstance(o, RestorationResult) for o in restore_each(mofrr, good, **options))
+    with pytest.raises(MofrrError, match="steps must be a whole number"):
+        restore_each(mofrr, [good[0], nan], steps=0)
+
+
+def test_a_deadline_stops_sampling_at_the_next_step_and_the_next_call_runs(frr, crop):
+    """A server's time limit per request (mofrr_core.deadline) stops a restoration at the first step past it."""
+    now, steps = [0.0], []
+
+    def step_takes_two_seconds(done, total):
+        steps.append(done)
+        now[0] += 2
+
+    deadline = Deadline(5, clock=lambda: now[0])
+    with pytest.raises(TimeLimitError, match="stopped after the 5 s limit per request; use fewer sampling steps"):
+        frr(crop, aligned=True, steps=10, callback=deadline.around(step_takes_two_seconds))
+    assert steps == [1, 2, 3]
+    check_image(frr(crop, aligned=True, steps=2, callback=Deadline(None).around(step_takes_two_seconds)), crop.shape)

@@ -18,7 +18,7 @@ from mofrr_core.data import PairFolder, synthesize
 from mofrr_core.evaluation import GROUPS, build_test_set, evaluate
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
 from mofrr_core.training import Trainer, load_recipe, make_stages
-from mofrr_core.weights import read_header
+from mofrr_core.weights import MANIFEST, read_header, read_manifest, verify_manifest
 
 TINY = ROOT / "train" / "configs" / "tiny.yaml"
 STAGE_KEYS = [key for key, _, _ in pipeline_components()] + ["baseline"]
@@ -81,6 +81,9 @@ def test_exported_pipelines_are_fp16_and_restore(trained, aligned):
         result = pipe(crop, steps=1, aligned=True)
         assert result.image.rgb.shape == crop.shape
     assert (weights / "baseline" / "config.json").is_file()
+    listed = read_manifest(weights / MANIFEST)  # the export leaves a fresh manifest of what it wrote
+    assert set(listed) == {p.relative_to(weights).as_posix() for p in weights.rglob("*") if p.suffix in (".json", ".safetensors")}
+    assert all(verify_manifest(weights / m) == weights / MANIFEST for m in ("mofrr", "frrffusion", "baseline"))
 
 
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):

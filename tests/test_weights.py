@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from mofrr_core.errors import MofrrError, WeightsError
 from mofrr_core.models import HFDG
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
 from mofrr_core.weights import (
+    BUNDLED,
+    MANIFEST,
     check_component,
     check_pipeline_folder,
     default_weights,
     load_component,
     read_header,
+    read_manifest,
     resolve_weights,
+    verify_manifest,
+    write_manifest,
 )
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -207,7 +216,7 @@ def test_a_bad_config_is_one_line(folder):
     clear_error(excinfo, "config.json", "JSON")
 
 
-def test_fuzzed_headers_give_weights_errors_only(saved, tmp_path):
+def test_fuzzed_headers_give_weights_errors_only(saved, tmp_path):  # random bytes; see also the structured fuzz below
     """Random byte changes in a header either still load the same tensors or raise WeightsError, nothing else."""
     original = (saved / "hfdg" / WEIGHTS).read_bytes()
     header_end = 8 + int.from_bytes(original[:8], "little")
@@ -268,3 +277,134 @@ def test_default_weights():
             assert folder.name == method and (folder / "model_index.json").is_file()
     with pytest.raises(WeightsError):
         default_weights("pix2pix")
+
+
+# the SHA-256 manifest of the bundled weights
+
+
+@pytest.fixture
+def release(tmp_path):
+    """A copy of the bundled weights folder (with its manifest), to damage."""
+    return shutil.copytree(BUNDLED, tmp_path / "weights")
+
+
+def test_the_committed_manifest_matches_the_bundled_weights():
+    listed = read_manifest(BUNDLED / MANIFEST)
+    assert set(listed) == {p.relative_to(BUNDLED).as_posix() for p in BUNDLED.rglob("*") if p.suffix in (".json", ".safetensors")}
+    for method in ("mofrr", "frrffusion"):
+        assert verify_manifest(default_weights(method)) == BUNDLED / MANIFEST
+    assert verify_manifest(BUNDLED / "baseline") == verify_manifest(BUNDLED / "mofrr" / "router") == BUNDLED / MANIFEST
+
+
+def test_changed_tensor_data_is_caught_by_the_manifest_alone(release):
+    """One flipped bit in the tensor data passes every header check; only the manifest notices it."""
+    path = release / "mofrr" / "merger" / WEIGHTS
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 1
+    path.write_bytes(bytes(data))
+    read_header(path)  # still a valid safetensors file
+    with pytest.raises(WeightsError) as excinfo:
+        MoFRRPipeline.from_pretrained(release / "mofrr")
+    assert "SHA-256 does not match" in clear_error(excinfo, "merger", WEIGHTS, MANIFEST)
+    with pytest.raises(WeightsError):
+        MoFRRPipeline.from_config_name("tiny").with_component("merger", release / "mofrr")
+    FRRffusionPipeline.from_pretrained(release / "frrffusion")  # the untouched pipeline still loads
+
+
+def test_missing_and_unlisted_files_are_refused(release):
+    (release / "frrffusion" / "hfdg" / WEIGHTS).unlink()
+    with pytest.raises(WeightsError) as excinfo:
+        FRRffusionPipeline.from_pretrained(release / "frrffusion")
+    assert "listed in" in clear_error(excinfo, "hfdg", WEIGHTS, "missing")
+    shutil.copy(BUNDLED / "frrffusion" / "hfdg" / WEIGHTS, release / "frrffusion" / "hfdg" / WEIGHTS)
+    (release / "frrffusion" / "hfdg" / "extra.safetensors").write_bytes(b"")
+    with pytest.raises(WeightsError) as excinfo:
+        FRRffusionPipeline.from_pretrained(release / "frrffusion")
+    assert "not listed in" in clear_error(excinfo, "extra.safetensors")
+    (release / "frrffusion" / "hfdg" / "extra.safetensors").unlink()
+    FRRffusionPipeline.from_pretrained(release / "frrffusion")
+
+
+def test_a_corrupt_manifest_and_regenerating_it(release):
+    manifest = release / MANIFEST
+    manifest.write_text(manifest.read_text().replace("  ", " ", 1))
+    with pytest.raises(WeightsError) as excinfo:
+        verify_manifest(release / "mofrr")
+    assert "line 1" in clear_error(excinfo, MANIFEST)
+    path = release / "frrffusion" / "fmar" / WEIGHTS
+    save_file({k: v + 0 for k, v in load_file(path).items()}, path, metadata={"re-exported": "yes"})
+    assert write_manifest(release) == manifest and verify_manifest(release / "frrffusion") == manifest.resolve()
+    FRRffusionPipeline.from_pretrained(release / "frrffusion")
+
+
+def test_bundled_weights_without_their_manifest_are_refused(release, monkeypatch):
+    import mofrr_core.weights
+
+    (release / MANIFEST).unlink()
+    monkeypatch.setattr(mofrr_core.weights, "BUNDLED", release)
+    with pytest.raises(WeightsError) as excinfo:
+        default_weights("mofrr")
+    assert "cannot be verified" in clear_error(excinfo, MANIFEST)
+
+
+def test_loading_never_unpickles(monkeypatch, tmp_path):
+    """Every weights path (both bundled pipelines, a component swap, the baseline) runs with pickle and torch.load
+    made to fail."""
+    import pickle
+
+    from mofrr_core.evaluation import RegressionBaseline
+    from mofrr_core.weights import load_model
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("something tried to unpickle")
+
+    for module, name in ((torch, "load"), (pickle, "load"), (pickle, "loads"), (pickle, "Unpickler")):
+        monkeypatch.setattr(module, name, refuse)
+    pipe = MoFRRPipeline.from_pretrained(default_weights("mofrr"))
+    pipe.with_component("router", default_weights("mofrr"))
+    FRRffusionPipeline.from_pretrained(default_weights("frrffusion"))
+    load_model(BUNDLED / "baseline", RegressionBaseline)
+
+
+# header fuzzing, structured: valid JSON with hostile values
+
+
+HOSTILE = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True), st.text(max_size=8),
+    st.lists(st.integers(-(2**40), 2**40), max_size=4), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_hostile_header_values_give_weights_errors_only(saved, data):
+    """Any entry of a real header replaced by a hostile value (wrong types, negative or huge numbers, unknown
+    dtypes, overlapping offsets), or an entry added or removed: the load fails with a WeightsError or loads the
+    same tensors, never anything else."""
+    original = (saved / "hfdg" / WEIGHTS).read_bytes()
+    size = int.from_bytes(original[:8], "little")
+    header, body = json.loads(original[8 : 8 + size]), original[8 + size :]
+    key = data.draw(st.sampled_from(sorted(k for k in header if k != "__metadata__")))
+    action = data.draw(st.sampled_from(["dtype", "shape", "data_offsets", "entry", "drop", "add", "metadata", "length"]))
+    if action in ("dtype", "shape", "data_offsets"):
+        header[key][action] = data.draw(st.one_of(HOSTILE, st.sampled_from(["F16", "BF16", "I64", "F8_E4M3", "C64"])))
+    elif action == "entry":
+        header[key] = data.draw(HOSTILE)
+    elif action == "drop":
+        del header[key]
+    elif action == "add":
+        header[data.draw(st.text(max_size=6))] = dict(header[key])
+    elif action == "metadata":
+        header["__metadata__"] = data.draw(HOSTILE)
+    raw = json.dumps(header).encode()
+    length = data.draw(st.integers(0, 2**64 - 1)) if action == "length" else len(raw)
+    with tempfile.TemporaryDirectory() as tmp:
+        component = shutil.copytree(saved / "hfdg", Path(tmp) / "hfdg")
+        (component / WEIGHTS).write_bytes(length.to_bytes(8, "little") + raw + body)
+        try:
+            model = load_component(check_component(component, HFDG), HFDG)
+        except WeightsError as exc:
+            assert "\n" not in str(exc) and WEIGHTS in str(exc), str(exc)
+            return
+    reference = load_file(saved / "hfdg" / WEIGHTS)
+    assert all(torch.equal(model.state_dict()[k], reference[k]) for k in reference)

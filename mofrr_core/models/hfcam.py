@@ -46,7 +46,9 @@ class RowChannelAttention(nn.Module):
         self.temperature = nn.Parameter(torch.ones(1))
 
     def forward(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        q = F.normalize(_rows(self.query(query)), dim=-1)
+        """`query` (B, C, H, W) attends to `context` (B * n, C, H, W): n context images per query image."""
+        q = self.query(query).repeat_interleave(len(context) // len(query), dim=0)
+        q = F.normalize(_rows(q), dim=-1)
         k = F.normalize(_rows(self.key(context)), dim=-1)
         attention = torch.softmax(q @ k.transpose(-1, -2) * self.temperature, dim=-1)
         return self.project(_rows(attention @ _rows(self.value(context))))
@@ -86,7 +88,7 @@ class HFCAM(nn.Module):
         b, c, o, h, w = bands.shape
         query = self.query_encoder(resize(ll_ll, (h, w)))
         per_band = bands.permute(0, 2, 1, 3, 4).reshape(b * o, c, h, w)
-        attended = self.attention(query.repeat_interleave(o, dim=0), self.band_encoder(per_band))
+        attended = self.attention(query, self.band_encoder(per_band))
         fused = self.fuse(torch.cat([query, attended.reshape(b, -1, h, w)], dim=1))
         update = self.head(self.dilated(fused))
         return bands + update.reshape(b, o, c, h, w).permute(0, 2, 1, 3, 4)

@@ -14,6 +14,7 @@ then agree up to the float rounding of batched kernels), and experts never share
 from __future__ import annotations
 
 import numbers
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -23,15 +24,16 @@ from typing import Callable, ClassVar
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline
-from PIL import Image, ImageOps
+from PIL import Image
 
 from ..align import paste_back
 from ..configs import build_model, model_class, pipeline_components
 from ..errors import ImageError, MofrrError, WeightsError
 from ..face_pipeline import AlignedFace, align_faces
-from ..imageio import Photo, _check_size, _to_array
+from ..imageio import Photo, _check_size, check_values, pil_to_photo
 from ..models.ops import resize
 from ..weights import MODEL_INDEX, check_component, check_pipeline_folder, load_component, load_components, quiet_dtype_casts, resolve_weights
+from .fast_paths import FastPaths
 from .result import FaceResult, RestorationResult
 
 Callback = Callable[[int, int], object]
@@ -42,46 +44,60 @@ FEATHER = 0.06
 
 
 def _array_to_photo(arr: np.ndarray, name: str) -> Photo:
-    """H x W (x 1, 3 or 4) array: uint8 / uint16 scaled, floats taken as [0, 1]; alpha kept."""
+    """H x W (x 1, 3 or 4) array: uint8 / uint16 scaled, floats taken as [0, 1]; alpha kept.
+
+    The layout and size are checked before any copy, and NaN, infinite or out-of-range values are
+    refused rather than clipped (a silently wrong restoration is worse than a clear refusal).
+    """
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise ImageError(f"{name}: array of shape {arr.shape} is not an image; give H x W x 3 RGB values in [0, 1]")
+    _check_size(arr.shape[1], arr.shape[0], name)
     depth = 16 if arr.dtype == np.uint16 else 8
     if arr.dtype == np.uint8 or arr.dtype == np.uint16:
         arr = arr.astype(np.float32) / np.iinfo(arr.dtype).max
     elif not np.issubdtype(arr.dtype, np.floating):
         raise ImageError(f"{name}: unsupported array dtype {arr.dtype}; give float values in [0, 1] or uint8")
     arr = np.asarray(arr, dtype=np.float32)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
-        raise ImageError(f"{name}: array of shape {arr.shape} is not an image; give H x W x 3 RGB values in [0, 1]")
-    if not np.isfinite(arr).all():
-        raise ImageError(f"{name}: the image holds NaN or infinite values")
-    if arr.min() < -1e-3 or arr.max() > 1 + 1e-3:
-        raise ImageError(f"{name}: values span [{arr.min():.3g}, {arr.max():.3g}]; scale the image to [0, 1]")
+    check_values(arr, name)
     arr = np.clip(arr, 0, 1)
     alpha = np.ascontiguousarray(arr[..., 3]) if arr.shape[2] == 4 else None
     rgb = np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr[..., :3]
     return Photo(rgb=np.ascontiguousarray(rgb), alpha=alpha, bit_depth=depth)
 
 
+def _tensor_to_array(image: torch.Tensor, name: str) -> np.ndarray:
+    """A tensor's values as a CPU array (dense, H x W x C when given channels first); floats as float32, uint8 kept."""
+    if image.is_floating_point():
+        dtype = torch.float32
+    elif image.dtype == torch.uint8:
+        dtype = torch.uint8
+    else:
+        raise ImageError(f"{name}: unsupported tensor dtype {str(image.dtype).removeprefix('torch.')}; give float values in [0, 1] or uint8")
+    if image.layout != torch.strided:
+        image = image.to_dense()
+    arr = image.detach().to("cpu", dtype).numpy()
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
+        arr = arr.transpose(1, 2, 0)
+    return arr
+
+
 def to_photo(image, name: str = "image") -> Photo:
-    """A Photo from a PIL image, an H x W x 3 array in [0, 1], a (3, H, W) or (H, W, 3) tensor, or a Photo."""
+    """A Photo from a PIL image, an H x W x 3 array in [0, 1] (or uint8), a (3, H, W) or (H, W, 3) tensor, or a Photo.
+
+    Anything else, or an image that cannot be used, is one ImageError line naming `name`.
+    """
     if isinstance(image, Photo):
         photo = _array_to_photo(image.rgb, name)
-        photo = Photo(photo.rgb, image.alpha, image.bit_depth)
-    elif isinstance(image, Image.Image):
-        rgb, alpha, depth = _to_array(ImageOps.exif_transpose(image))
-        photo = Photo(np.ascontiguousarray(rgb), alpha, depth)
-    elif isinstance(image, torch.Tensor):
-        arr = image.detach().to("cpu", torch.float32).numpy()
-        if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
-            arr = arr.transpose(1, 2, 0)
-        photo = _array_to_photo(arr, name)
-    elif isinstance(image, np.ndarray):
-        photo = _array_to_photo(image, name)
-    else:
-        raise ImageError(f"{name}: cannot use a {type(image).__name__} as an image; give a PIL image, a numpy array, a tensor or a Photo")
-    _check_size(photo.size[0], photo.size[1], name)
-    return photo
+        return Photo(photo.rgb, image.alpha, image.bit_depth)
+    if isinstance(image, Image.Image):
+        return pil_to_photo(image, name)
+    if isinstance(image, torch.Tensor):
+        return _array_to_photo(_tensor_to_array(image, name), name)
+    if isinstance(image, np.ndarray):
+        return _array_to_photo(image, name)
+    raise ImageError(f"{name}: cannot use a {type(image).__name__} as an image; give a PIL image, a numpy array, a tensor or a Photo")
 
 
 def image_list(images, name) -> tuple[list, list[str], bool]:
@@ -176,16 +192,19 @@ class Timings(dict):
     def __init__(self, device: torch.device):
         super().__init__()
         self.device = device
+        self._lock = threading.Lock()
 
     @contextmanager
     def stage(self, name: str):
+        """Add the block's seconds to `name` (stages timed in parallel threads each add their own)."""
         self._sync()
         start = time.perf_counter()
         try:
             yield
         finally:
             self._sync()
-            self[name] = self.get(name, 0.0) + time.perf_counter() - start
+            with self._lock:
+                self[name] = self.get(name, 0.0) + time.perf_counter() - start
 
     def _sync(self):
         if self.device.type == "cuda":
@@ -240,6 +259,7 @@ class RestorationPipeline(DiffusionPipeline):
     working_side: ClassVar[int]
     working_multiple: ClassVar[int] = 8
     _optional_components: ClassVar[list] = []
+    fast_paths: FastPaths = FastPaths()
 
     # construction, loading
 
@@ -263,7 +283,7 @@ class RestorationPipeline(DiffusionPipeline):
                 for key, component, t in pipeline_components()
                 if component in cls.components_used
             }
-        return cls(**models, **cls.config_options(name))
+        return cls(**models, **cls.config_options(name)).set_fast_paths()
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id, torch_dtype: torch.dtype | None = None):
@@ -282,7 +302,7 @@ class RestorationPipeline(DiffusionPipeline):
         except (TypeError, ValueError) as exc:
             raise WeightsError(f"{folder / MODEL_INDEX}: invalid pipeline settings ({exc}); re-save or re-download the weights") from None
         pipe.register_to_config(_name_or_path=str(path_or_repo_id))
-        return pipe
+        return pipe.set_fast_paths()
 
     def with_component(self, key: str, path_or_repo_id):
         """A new pipeline sharing every model of this one except `key`, loaded from a component folder, or
@@ -296,7 +316,21 @@ class RestorationPipeline(DiffusionPipeline):
         model = load_component(check_component(folder, classes[key]), classes[key], self.dtype).to(self.device)
         _, optional = self._get_signature_keys(self)
         options = {k: self.config[k] for k in optional if k in self.config}
-        return type(self)(**{**self.components, key: model}, **options)
+        return type(self)(**{**self.components, key: model}, **options).set_fast_paths(self.fast_paths)
+
+    def set_fast_paths(self, fast_paths: FastPaths = FastPaths()):
+        """Use the given inference speed-ups (see `FastPaths`; `PLAIN` for the reference path); returns self.
+
+        Compiling cannot be undone on a pipeline: load a fresh one to go back.
+        """
+        memory_format = torch.channels_last if fast_paths.channels_last else torch.contiguous_format
+        for model in self.components.values():
+            model.to(memory_format=memory_format)
+            if fast_paths.compile:
+                for child in model.children():
+                    child.compile()
+        self.fast_paths = fast_paths
+        return self
 
     def to(self, *args, **kwargs):
         """`DiffusionPipeline.to(device, dtype)`, without diffusers' spurious float32 warning per model."""
@@ -357,7 +391,7 @@ class RestorationPipeline(DiffusionPipeline):
         groups: dict[tuple[int, int], list[int]] = {}
         for i, crop in enumerate(crops):
             groups.setdefault(working_shape(*crop.shape[-2:], self.working_side, self.working_multiple), []).append(i)
-        batches = [(rows, self.to_working(torch.cat([crops[i] for i in rows]))) for rows in groups.values()]
+        batches = [(rows, torch.cat([self.to_working(crops[i]) for i in rows])) for rows in groups.values()]
         plans = [self.plan(x, options, timings) for _, x in batches]
         progress = Progress(steps * sum(p.runs for p in plans), callback)
         restored: list = [None] * len(jobs)

@@ -14,6 +14,7 @@ from ..models import FMAR, HFDG
 from ..models.ops import resize
 from ..types import RETOUCH_TYPES
 from .common import Callback, FaceInfo, Plan, RestorationPipeline, Sampler, Timings
+from .fast_paths import inference
 
 FMAR_STREAM = len(RETOUCH_TYPES) + 1
 
@@ -36,7 +37,7 @@ class FRRffusionPipeline(RestorationPipeline):
     def working_multiple(self) -> int:
         return self.hfdg.config.upscale
 
-    @torch.inference_mode()
+    @inference
     def __call__(
         self,
         image,
@@ -59,14 +60,14 @@ class FRRffusionPipeline(RestorationPipeline):
 
     # the stages, on a batch `x` of crops at the working size (see `to_working`)
 
-    @torch.inference_mode()
+    @inference
     def coarse(self, x: torch.Tensor, sampler: Sampler) -> torch.Tensor:
         """FMAR: the coarse restoration of every row, at 1 / `upscale` of the working size."""
         scale = self.hfdg.config.upscale
         low_size = (x.shape[-2] // scale, x.shape[-1] // scale)
         return self.fmar.restore(x, low_size, **sampler.kwargs(range(len(x)), FMAR_STREAM)).to(x.dtype)
 
-    @torch.inference_mode()
+    @inference
     def fine(self, low: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """HFDG: the coarse result super-resolved to the working size, guided by the retouched crops `x`."""
         return self.hfdg(low.to(x.dtype), x)

@@ -23,6 +23,7 @@ from ..errors import MofrrError
 from ..models import DegreeEstimator, Merger, Router, SharedExpert, WaveFRRExpert
 from ..types import RETOUCH_TYPES, check_type
 from .common import Callback, FaceInfo, Plan, RestorationPipeline, Sampler, Timings
+from .fast_paths import inference, sampling_pool
 
 GATINGS = ("hard", "soft")
 # working size (side of the square the networks see) of each named configuration
@@ -141,7 +142,7 @@ class MoFRRPipeline(RestorationPipeline):
         """The degree estimator of a retouch type."""
         return getattr(self, f"degree_{retouch_type}")
 
-    @torch.inference_mode()
+    @inference
     def __call__(
         self,
         image,
@@ -169,7 +170,7 @@ class MoFRRPipeline(RestorationPipeline):
 
     # the stages, on a batch `x` of crops at the working size (see `to_working`)
 
-    @torch.inference_mode()
+    @inference
     def route(self, x: torch.Tensor, gating: str = "hard", threshold: float = 0.5, experts=None, timings: Timings | None = None) -> Routing:
         """Stages 1-3: routing probabilities, degrees, and which experts run on which rows with which weight."""
         options = routing_options(gating, threshold, experts)
@@ -187,7 +188,7 @@ class MoFRRPipeline(RestorationPipeline):
             mask = probabilities >= options["threshold"]
         return Routing(probabilities, degrees, mask, weights, options)
 
-    @torch.inference_mode()
+    @inference
     def run_expert(self, retouch_type: str, x: torch.Tensor, routing: Routing, sampler: Sampler) -> torch.Tensor:
         """Stage 4: the WaveFRR expert's restoration of the rows routed to it, at their degree; other rows unchanged."""
         if retouch_type not in RETOUCH_TYPES:
@@ -200,16 +201,21 @@ class MoFRRPipeline(RestorationPipeline):
             output[rows] = restored.to(x.dtype)
         return output
 
-    @torch.inference_mode()
+    @inference
     def run_shared(self, x: torch.Tensor, sampler: Sampler) -> torch.Tensor:
         """Stage 4: the shared expert's restoration of every row."""
         return self.shared_expert.restore(x, **sampler.kwargs(range(len(x)), SHARED_STREAM)).to(x.dtype)
 
-    @torch.inference_mode()
+    @inference
     def merge(self, x: torch.Tensor, routing: Routing, outputs: dict[str, torch.Tensor], shared: torch.Tensor) -> torch.Tensor:
         """Stage 5: fuse the crop, the experts' residuals (weighted by routing; missing experts are zeros) and the shared residual."""
         residuals = Merger.stack_residuals(x, outputs) * routing.weights.to(x.dtype)[:, :, None, None, None]
         return self.merger(x, residuals, shared - x)
+
+    @staticmethod
+    def _timed(timings: Timings, stage: str, fn, *args):
+        with timings.stage(stage):
+            return fn(*args)
 
     # the pipeline's part of the face loop
 
@@ -219,10 +225,11 @@ class MoFRRPipeline(RestorationPipeline):
 
     def restore(self, x: torch.Tensor, plan: Plan, sampler: Sampler, timings: Timings) -> tuple[torch.Tensor, list[FaceInfo]]:
         routing: Routing = plan.data["routing"]
-        with timings.stage("experts"):
-            outputs = {t: self.run_expert(t, x, routing, sampler) for t in RETOUCH_TYPES if routing.rows(t)}
-        with timings.stage("shared_expert"):
-            shared = self.run_shared(x, sampler)
+        with sampling_pool(self.fast_paths.parallel_sampling and not self.fast_paths.compile, self.device) as submit:
+            shared = submit(self._timed, timings, "shared_expert", self.run_shared, x, sampler)
+            runs = {t: submit(self._timed, timings, "experts", self.run_expert, t, x, routing, sampler) for t in RETOUCH_TYPES if routing.rows(t)}
+            outputs = {t: run.result() for t, run in runs.items()}
+            shared = shared.result()
         with timings.stage("merger"):
             merged = self.merge(x, routing, outputs, shared)
         infos = []

@@ -1,4 +1,4 @@
-"""Assemble trained stages into release folders: diffusers pipeline layout, fp16 safetensors."""
+"""Assemble trained stages into release folders: diffusers pipeline layout, fp16 safetensors, SHA-256 manifest."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from ..configs import pipeline_components
 from ..pipelines import FRRffusionPipeline, MoFRRPipeline
-from ..weights import quiet_dtype_casts
+from ..weights import quiet_dtype_casts, write_manifest
 from .recipe import Recipe
 from .stages import load_best
 
@@ -16,7 +16,8 @@ PIPELINES = {"mofrr": MoFRRPipeline, "frrffusion": FRRffusionPipeline}
 
 
 def export_weights(recipe: Recipe, out: str | Path, dtype: torch.dtype = torch.float16) -> list[Path]:
-    """Write `<out>/mofrr`, `<out>/frrffusion` (pipelines) and `<out>/baseline` (a model) from a recipe's runs."""
+    """Write `<out>/mofrr`, `<out>/frrffusion` (pipelines) and `<out>/baseline` (a model) from a recipe's runs,
+    then `<out>/SHA256SUMS`, the manifest every load of these folders is verified against."""
     out = Path(out)
     written = []
     with quiet_dtype_casts():
@@ -32,4 +33,5 @@ def export_weights(recipe: Recipe, out: str | Path, dtype: torch.dtype = torch.f
         baseline = load_best(recipe.runs, "baseline").to(dtype)
         baseline.save_pretrained(out / "baseline")
         written.append(out / "baseline")
+    write_manifest(out)
     return written

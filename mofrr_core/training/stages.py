@@ -21,6 +21,7 @@ from ..models.base import Model
 from ..models.ops import crop, pad_to_multiple, resize, to_signed, to_unit
 from ..types import RETOUCH_TYPES, check_type, level_to_degree
 from ..wavelets import HaarPyramid
+from ..weights import load_model
 from .losses import focal_bce, photo_loss, total_variation
 from .recipe import Recipe, StageSettings
 
@@ -283,9 +284,9 @@ def load_best(runs: Path, component: str, retouch_type: str | None = None) -> Mo
     if not (folder / "config.json").is_file():
         name = f"{component} ({retouch_type})" if retouch_type else component
         raise WeightsError(f"{folder}: no trained {name} yet; train that stage first")
-    model = model_class(component).from_pretrained(folder)
+    model = load_model(folder, model_class(component))
     model.requires_grad_(False)
-    return model.train(False)
+    return model
 
 
 def make_stages(recipe: Recipe, name: str, retouch_type: str | None = None) -> list[Stage]:

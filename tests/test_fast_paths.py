@@ -1,0 +1,115 @@
+"""The inference fast paths give the plain path's outputs, and `mofrr bench` measures both."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mofrr_core.cli import main
+from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
+from mofrr_core.pipelines.fast_paths import PLAIN, FastPaths, sampling_pool
+from mofrr_core.types import RETOUCH_TYPES
+
+from test_pipelines import randomise_
+
+ALL = list(RETOUCH_TYPES)
+
+
+@pytest.fixture(scope="module")
+def pipes():
+    """The same tiny random MoFRR weights with the default fast paths and with the plain path."""
+    fast = randomise_(MoFRRPipeline.from_config_name("tiny"))
+    plain = copy.deepcopy(fast).set_fast_paths(PLAIN)
+    return fast, plain
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_default_pipelines_use_every_fast_path_but_compile(pipes):
+    fast, plain = pipes
+    assert fast.fast_paths == FastPaths() and FastPaths().channels_last and not FastPaths().compile
+    conv = fast.shared_expert.denoiser.unet.conv_in.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    fast.set_fast_paths(PLAIN)
+    assert conv.is_contiguous()
+    fast.set_fast_paths()
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fast_and_plain_paths_agree_with_all_experts(pipes, aligned, threads, request):
+    if threads == 2:
+        request.getfixturevalue("two_threads")
+    fast, plain = pipes
+    crops = [crop for crop, _ in aligned[:2]]
+    counts = {}
+    results = {}
+    for name, pipe in (("fast", fast), ("plain", plain)):
+        steps = []
+        results[name] = pipe(crops, steps=3, aligned=True, experts=ALL, callback=lambda done, total: steps.append((done, total)))
+        counts[name] = steps
+    assert counts["fast"][-1] == counts["plain"][-1] == (3 * 5, 3 * 5) and len(counts["fast"]) == 15
+    for a, b in zip(results["fast"], results["plain"]):
+        assert np.abs(a.image.rgb - b.image.rgb).max() < 1e-4
+        for key in ALL + ["shared"]:
+            assert np.abs(a.faces[0].expert_outputs[key] - b.faces[0].expert_outputs[key]).max() < 1e-4
+    assert torch.get_num_threads() == threads
+
+
+def test_sampling_pool_errors_surface_and_threads_come_back(pipes, crop, two_threads):
+    fast, _ = pipes
+
+    calls = []
+
+    def stop(done, total):
+        """Like ComfyUI's interrupt: once asked to stop, every later step raises."""
+        calls.append(done)
+        if done >= 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fast(crop, steps=3, aligned=True, experts=ALL, callback=stop)
+    # of 15 steps (5 runs of 3), each of the 2 workers takes at most one step after the stop
+    assert len(calls) <= 2 + 2
+    assert torch.get_num_threads() == 2
+    assert fast(crop, steps=1, aligned=True).image.rgb.shape == crop.shape
+    with sampling_pool(True, torch.device("cpu")) as submit:
+        assert torch.get_num_threads() == 1
+        assert submit(lambda: torch.get_num_threads()).result() == 1
+    assert torch.get_num_threads() == 2
+
+
+def test_frrffusion_fast_and_plain_agree(crop):
+    fast = randomise_(FRRffusionPipeline.from_config_name("tiny"))
+    plain = copy.deepcopy(fast).set_fast_paths(PLAIN)
+    a = fast(crop, steps=2, aligned=True).image.rgb
+    assert np.abs(a - plain(crop, steps=2, aligned=True).image.rgb).max() < 1e-4
+
+
+def test_bench_quick_measures_both_paths(tmp_path, capsys):
+    assert main(["bench", "--quick", "--methods", "mofrr,frrffusion", "-o", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["machine"] and report["date"]
+    rows = {row["method"]: row for row in report["rows"]}
+    assert set(rows) == {"mofrr", "frrffusion"}
+    for row in rows.values():
+        assert row["config"] == "tiny" and row["max_diff"] < 1e-3 and row["speedup"] > 0
+        assert row["fast"]["peak_mb"] > 50 and row["fast"]["median"] > 0 and row["faces_per_second"] > 0
+    assert {"router", "degree", "experts", "shared_expert", "merger"} <= set(rows["mofrr"]["fast"]["stages"])
+    assert {"fmar", "hfdg"} <= set(rows["frrffusion"]["fast"]["stages"])
+    assert "| mofrr | tiny | 64 | 1 | 1 | cpu |" in capsys.readouterr().out
+
+
+def test_bench_refuses_bad_settings(tmp_path, capsys):
+    assert main(["bench", "--quick", "--methods", "nope", "-o", str(tmp_path)]) == 1
+    assert "unknown method" in capsys.readouterr().err
