@@ -342,7 +342,9 @@ def test_page_in_headless_chromium(app_url, tmp_path):
             before_after = page.locator("#comparison img")
             expect(before_after).to_have_count(2, timeout=120_000)
             expect(page.locator(f'#downloads a[href$="/{RETOUCHED[0].stem}_restored.png"]')).to_have_count(1, timeout=30_000)
-            assert before_after.first.evaluate("img => img.naturalWidth") == image_size(RETOUCHED[0])[0]
+            # the element appears before its file has loaded: wait for the decoded image, then check its size
+            loaded = "img => img.complete && img.naturalWidth > 0 ? img.naturalWidth : new Promise(done => img.addEventListener('load', () => done(img.naturalWidth), {once: true}))"
+            assert before_after.first.evaluate(loaded) == image_size(RETOUCHED[0])[0]
             boxes = [before_after.nth(i).evaluate("img => JSON.stringify(img.getBoundingClientRect())") for i in range(2)]
             assert boxes[0] == boxes[1], "before and after must be drawn on top of each other"
             page.wait_for_timeout(500)

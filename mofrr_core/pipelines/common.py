@@ -160,15 +160,30 @@ def face_generator(seed: int, face_index: int, stream: int) -> torch.Generator:
 
 
 class Progress:
-    """Counts denoising steps over a whole call and reports them to `callback(done, total)`."""
+    """Counts denoising steps over a whole call and reports them to `callback(done, total)`.
+
+    Steps may come from several sampling threads at once. Once the callback has raised (an
+    interrupt, a time limit), every later step raises the same error without calling it again,
+    so parallel sampling runs stop at their next step instead of running on.
+    """
 
     def __init__(self, total: int, callback: Callback | None):
         self.done, self.total, self.callback = 0, total, callback
+        self._lock = threading.Lock()
+        self._stopped: BaseException | None = None
 
     def step(self, *_):
-        self.done += 1
-        if self.callback is not None:
-            self.callback(self.done, self.total)
+        with self._lock:
+            if self._stopped is not None:
+                raise self._stopped
+            self.done += 1
+            if self.callback is None:
+                return
+            try:
+                self.callback(self.done, self.total)
+            except BaseException as exc:
+                self._stopped = exc
+                raise
 
 
 @dataclass
