@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import statistics
-import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -80,34 +79,38 @@ class Row:
 
 
 class PeakMemory:
-    """Peak memory over a block: CUDA's allocator peak, or the process RSS sampled every 2 ms."""
+    """Peak memory over a block: CUDA's allocator peak, or the process's peak RSS (VmHWM).
+
+    On Linux the RSS peak is reset at the start (`/proc/self/clear_refs`), so nothing samples
+    during the timed runs; where it cannot be reset it is the peak since the process started.
+    """
 
     def __init__(self, device: torch.device):
-        self.device, self.peak, self._stop = device, 0, threading.Event()
+        self.device, self.peak = device, 0
 
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    @staticmethod
+    def _high_water_mark() -> int:
+        status = Path("/proc/self/status")
+        if status.exists():
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        import resource
 
-    def _sample(self):
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, self._rss())
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     def __enter__(self):
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        elif Path("/proc/self/statm").exists():
-            self.peak = self._rss()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
+        else:
+            try:
+                Path("/proc/self/clear_refs").write_text("5")
+            except OSError:
+                pass
         return self
 
     def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            self.peak = torch.cuda.max_memory_allocated(self.device)
-        elif hasattr(self, "_thread"):
-            self._stop.set()
-            self._thread.join()
+        self.peak = torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda" else self._high_water_mark()
         return False
 
 
@@ -130,22 +133,33 @@ def _options(method: str, steps: int) -> dict:
     return options
 
 
-def measure(pipe, crops: list[np.ndarray], options: dict, repeats: int, warmup: int) -> tuple[Measure, np.ndarray]:
-    """Time `pipe(crops)` `repeats` times after `warmup` calls; also returns the restored crops."""
-    for _ in range(warmup):
-        pipe(crops, **options)
-    totals, stages = [], {}
-    with PeakMemory(pipe.device) as memory:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            results = pipe(crops, **options)
-            totals.append(time.perf_counter() - start)
-            for key, seconds in results[0].timings.items():
+def measure(pipes: dict[str, object], crops: list[np.ndarray], options: dict, repeats: int, warmup: int) -> dict[str, tuple[Measure, np.ndarray]]:
+    """Time `pipe(crops)` `repeats` times per pipe after `warmup` calls each; returns per pipe its Measure
+    and restored crops. The pipes take turns call by call, so a busy spell of the machine hits them alike;
+    peak memory is the process's (every pipe in `pipes` is loaded) over each pipe's own calls."""
+    for pipe in pipes.values():
+        for _ in range(warmup):
+            pipe(crops, **options)
+    totals = {name: [] for name in pipes}
+    stages = {name: {} for name in pipes}
+    peaks = dict.fromkeys(pipes, 0)
+    results = {}
+    for _ in range(repeats):
+        for name, pipe in pipes.items():
+            with PeakMemory(pipe.device) as memory:
+                start = time.perf_counter()
+                results[name] = pipe(crops, **options)
+                totals[name].append(time.perf_counter() - start)
+            peaks[name] = max(peaks[name], memory.peak)
+            for key, seconds in results[name][0].timings.items():
                 if key not in ("total", "detect_align"):
-                    stages.setdefault(key, []).append(seconds)
-    images = np.stack([r.image.rgb for r in results])
-    stage_medians = {k: statistics.median(v) for k, v in stages.items()}
-    return Measure(statistics.median(totals), min(totals), max(totals), stage_medians, memory.peak / 2**20), images
+                    stages[name].setdefault(key, []).append(seconds)
+    measures = {}
+    for name, times in totals.items():
+        stage_medians = {k: statistics.median(v) for k, v in stages[name].items()}
+        measure = Measure(statistics.median(times), min(times), max(times), stage_medians, peaks[name] / 2**20)
+        measures[name] = measure, np.stack([r.image.rgb for r in results[name]])
+    return measures
 
 
 def run_case(case: Case, repeats: int, warmup: int, compare: bool) -> Row:
@@ -153,11 +167,13 @@ def run_case(case: Case, repeats: int, warmup: int, compare: bool) -> Row:
     rng = np.random.default_rng([case.size, case.batch])
     crops = [rng.random((case.size, case.size, 3), dtype=np.float32) for _ in range(case.batch)]
     options = _options(case.method, case.steps)
-    fast, fast_images = measure(load_pipeline(case.method, case.config, case.device, FastPaths()), crops, options, repeats, warmup)
-    row = Row(case, fast)
+    paths = {"fast": FastPaths(), **({"plain": PLAIN} if compare else {})}
+    pipes = {name: load_pipeline(case.method, case.config, case.device, paths) for name, paths in paths.items()}
+    measures = measure(pipes, crops, options, repeats, warmup)
+    row = Row(case, measures["fast"][0])
     if compare:
-        row.plain, plain_images = measure(load_pipeline(case.method, case.config, case.device, PLAIN), crops, options, repeats, warmup)
-        row.max_diff = float(np.abs(fast_images - plain_images).max())
+        row.plain = measures["plain"][0]
+        row.max_diff = float(np.abs(measures["fast"][1] - measures["plain"][1]).max())
     return row
 
 

@@ -10,19 +10,26 @@ import pytest
 import torch
 
 from mofrr_core.cli import main
+from mofrr_core.imageio import load_photo
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
-from mofrr_core.pipelines.fast_paths import PLAIN, FastPaths, sampling_pool
+from mofrr_core.pipelines.fast_paths import PLAIN, FastPaths, cpu_bf16_supported, sampling_pool
 from mofrr_core.types import RETOUCH_TYPES
+from mofrr_core.weights import default_weights
 
+from conftest import ROOT
 from test_pipelines import randomise_
 
 ALL = list(RETOUCH_TYPES)
+EXACT = FastPaths(cpu_bf16=False)
 
 
 @pytest.fixture(scope="module")
 def pipes():
-    """The same tiny random MoFRR weights with the default fast paths and with the plain path."""
-    fast = randomise_(MoFRRPipeline.from_config_name("tiny"))
+    """The same tiny random MoFRR weights with every fp32 fast path and with the plain path.
+
+    Random weights make large residuals, where bf16 rounding shows; `cpu_bf16` is tested on the
+    bundled weights below."""
+    fast = randomise_(MoFRRPipeline.from_config_name("tiny")).set_fast_paths(EXACT)
     plain = copy.deepcopy(fast).set_fast_paths(PLAIN)
     return fast, plain
 
@@ -35,15 +42,48 @@ def two_threads():
     torch.set_num_threads(before)
 
 
-def test_default_pipelines_use_every_fast_path_but_compile(pipes):
-    fast, plain = pipes
-    assert fast.fast_paths == FastPaths() and FastPaths().channels_last and not FastPaths().compile
-    conv = fast.shared_expert.denoiser.unet.conv_in.weight
+def test_default_pipelines_use_every_fast_path_but_compile():
+    pipe = MoFRRPipeline.from_config_name("tiny")
+    assert pipe.fast_paths == FastPaths() and FastPaths().channels_last and FastPaths().cpu_bf16 and not FastPaths().compile
+    conv = pipe.shared_expert.denoiser.unet.conv_in.weight
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
-    fast.set_fast_paths(PLAIN)
+    pipe.set_fast_paths(PLAIN)
     assert conv.is_contiguous()
-    fast.set_fast_paths()
+    pipe.set_fast_paths()
     assert conv.is_contiguous(memory_format=torch.channels_last)
+
+
+def in_bf16(module) -> bool:
+    return "forward" in vars(module)
+
+
+def test_cpu_bf16_covers_the_named_modules_only_and_follows_copies():
+    pipe = MoFRRPipeline.from_config_name("tiny")
+    wrapped = {name for key, model in pipe.components.items() for name, m in model.named_modules(prefix=key) if in_bf16(m)}
+    expected = {f"wavefrr_{t}.hfcam_level{level}" for t in RETOUCH_TYPES for level in (1, 2)} | {"shared_expert.denoiser", "merger"}
+    assert wrapped == (expected if cpu_bf16_supported() else set())
+    if not wrapped:
+        pytest.skip("this CPU has no native bf16: the fast path keeps fp32")
+    copied = copy.deepcopy(pipe)
+    assert copied.merger.forward.__self__ is copied.merger  # a copy runs its own weights
+    copied.set_fast_paths(PLAIN)
+    assert not in_bf16(copied.merger) and in_bf16(pipe.merger)
+    with torch.inference_mode():
+        x = torch.rand(1, 3, 64, 64)
+        out = pipe.merger(x, torch.zeros(1, 4, 3, 64, 64), torch.zeros_like(x))
+    assert out.dtype == torch.float32 and torch.equal(out, x)  # an untrained merger is the identity, in bf16 too
+
+
+@pytest.mark.parametrize("method", ["mofrr", "frrffusion"])
+def test_bundled_weights_fast_path_within_1e3_of_plain(method, two_threads):
+    """The default fast paths (bf16 where it pays included) against the plain fp32 path, on a retouched example."""
+    cls = {"mofrr": MoFRRPipeline, "frrffusion": FRRffusionPipeline}[method]
+    fast = cls.from_pretrained(default_weights(method))
+    plain = copy.deepcopy(fast).set_fast_paths(PLAIN)
+    photo = sorted((ROOT / "examples" / "retouched").glob("*.png"))[0]
+    options = dict(steps=4, seed=0, experts=ALL) if method == "mofrr" else dict(steps=4, seed=0)
+    a, b = fast(load_photo(photo), **options), plain(load_photo(photo), **options)
+    assert np.abs(a.image.rgb - b.image.rgb).max() < 1e-3
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -90,7 +130,7 @@ def test_sampling_pool_errors_surface_and_threads_come_back(pipes, crop, two_thr
 
 
 def test_frrffusion_fast_and_plain_agree(crop):
-    fast = randomise_(FRRffusionPipeline.from_config_name("tiny"))
+    fast = randomise_(FRRffusionPipeline.from_config_name("tiny")).set_fast_paths(EXACT)
     plain = copy.deepcopy(fast).set_fast_paths(PLAIN)
     a = fast(crop, steps=2, aligned=True).image.rgb
     assert np.abs(a - plain(crop, steps=2, aligned=True).image.rgb).max() < 1e-4

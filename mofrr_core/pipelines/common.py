@@ -13,6 +13,7 @@ then agree up to the float rounding of batched kernels), and experts never share
 
 from __future__ import annotations
 
+import fnmatch
 import numbers
 import threading
 import time
@@ -33,7 +34,7 @@ from ..face_pipeline import AlignedFace, align_faces
 from ..imageio import Photo, _check_size, check_values, pil_to_photo
 from ..models.ops import resize
 from ..weights import MODEL_INDEX, check_component, check_pipeline_folder, load_component, load_components, quiet_dtype_casts, resolve_weights
-from .fast_paths import FastPaths
+from .fast_paths import FastPaths, autocast_cpu_bf16, cpu_bf16_supported
 from .result import FaceResult, RestorationResult
 
 Callback = Callable[[int, int], object]
@@ -266,7 +267,8 @@ class RestorationPipeline(DiffusionPipeline):
 
     Subclasses name their `method` and `components_used` (component names of `configs`), and provide
     `working_side`/`working_multiple`, `plan(x, options, timings)` and
-    `restore(x, plan, sampler, timings) -> (restored batch, [FaceInfo per row])`.
+    `restore(x, plan, sampler, timings) -> (restored batch, [FaceInfo per row])`; `cpu_bf16_modules`
+    names the submodules where bf16 pays on a CPU (shell patterns of dotted paths, `*` within one name).
     """
 
     method: ClassVar[str]
@@ -274,6 +276,7 @@ class RestorationPipeline(DiffusionPipeline):
     working_side: ClassVar[int]
     working_multiple: ClassVar[int] = 8
     _optional_components: ClassVar[list] = []
+    cpu_bf16_modules: ClassVar[tuple[str, ...]] = ()
     fast_paths: FastPaths = FastPaths()
 
     # construction, loading
@@ -339,8 +342,12 @@ class RestorationPipeline(DiffusionPipeline):
         Compiling cannot be undone on a pipeline: load a fresh one to go back.
         """
         memory_format = torch.channels_last if fast_paths.channels_last else torch.contiguous_format
-        for model in self.components.values():
+        bf16 = fast_paths.cpu_bf16 and cpu_bf16_supported()
+        for key, model in self.components.items():
             model.to(memory_format=memory_format)
+            for name, module in model.named_modules(prefix=key):
+                if any(fnmatch.fnmatchcase(name, p) and name.count(".") == p.count(".") for p in self.cpu_bf16_modules):
+                    autocast_cpu_bf16(module, bf16)
             if fast_paths.compile:
                 for child in model.children():
                     child.compile()
