@@ -153,11 +153,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate
+    from .evaluation import evaluate, weights_name
 
     if not args.faces.is_dir():
         raise MofrrError(f"{args.faces}: no such folder; pass --faces with a folder of face photos (e.g. examples)")
-    weights = {m: str(args.weights / m) for m in args.method} if args.weights else None
+    weights = {m: str(args.weights / weights_name(m)) for m in args.method} if args.weights else None
     report = evaluate(args.faces, args.out, methods=args.method, steps=args.steps, n=args.n, seed=args.seed, weights=weights, device=args.device)
     print(report.to_markdown())
     return 0
@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score the methods on a fixed-seed synthetic test set (tables, chart, example grid)")
     p.add_argument("--faces", type=Path, default=DEFAULT_EVAL_FACES, help="folder of face photos (default: the shared val/ set)")
     p.add_argument("--method", type=lambda s: [m.strip() for m in s.split(",") if m.strip()], default=["mofrr", "frrffusion", "baseline"],
-                   help="comma-separated: mofrr, frrffusion, baseline")
+                   help="comma-separated: mofrr, frrffusion, baseline; mofrr_oracle runs MoFRR with the experts of the types truly applied")
     p.add_argument("--steps", type=int, default=10, help="DDIM sampling steps")
     p.add_argument("--n", type=int, default=None, help="use only the first N photos")
     p.add_argument("--seed", type=int, default=0)

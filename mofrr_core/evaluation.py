@@ -5,6 +5,8 @@ versions of it: one per retouch type alone and one mixed, drawn with a fixed see
 as 8-bit like any real photo. Each method restores every version; per group (type or mixed)
 the report gives PSNR, SSIM and the dlib identity distance to the original, and for MoFRR the
 router's precision, recall and F1 per type and the degree estimators' mean absolute error.
+The optional method "mofrr_oracle" runs MoFRR with the experts of the types truly applied
+instead of the router's choice, which separates router errors from what the experts can do.
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ from .weights import default_weights, load_model, resolve_weights
 
 GROUPS = (*RETOUCH_TYPES, "mixed")
 METHODS = ("mofrr", "frrffusion", "baseline")
-PIPELINES = {"mofrr": MoFRRPipeline, "frrffusion": FRRffusionPipeline}
+ORACLE = "mofrr_oracle"
+PIPELINES = {"mofrr": MoFRRPipeline, "frrffusion": FRRffusionPipeline, ORACLE: MoFRRPipeline}
+
+
+def weights_name(method: str) -> str:
+    """The weights folder a method runs on ("mofrr_oracle" uses MoFRR's)."""
+    return "mofrr" if method == ORACLE else method
 
 
 @dataclass
@@ -90,9 +98,20 @@ def _batches(items: Sequence, size: int):
         yield items[i : i + size]
 
 
+def _expert_choices(method: str, cases: list[TestCase]) -> dict[tuple[str, ...] | None, list[int]]:
+    """Case indices per expert choice: every case left to the router (None), or for the oracle grouped by
+    the retouch types truly applied."""
+    if method != ORACLE:
+        return {None: list(range(len(cases)))}
+    choices: dict[tuple[str, ...] | None, list[int]] = {}
+    for i, case in enumerate(cases):
+        choices.setdefault(tuple(t for t in RETOUCH_TYPES if case.record.strengths()[t] > 0), []).append(i)
+    return choices
+
+
 def restore_cases(method: str, cases: list[TestCase], steps: int = 10, seed: int = 0, weights=None, batch_size: int = 8,
                   device: str = "cpu", progress: bool = True) -> Restorations:
-    """Run one method ("mofrr", "frrffusion" or "baseline") on every case, in batches."""
+    """Run one method ("mofrr", "mofrr_oracle", "frrffusion" or "baseline") on every case, in batches."""
     out = Restorations([])
     bar = tqdm(total=len(cases), desc=method, unit="face", disable=not progress)
     if method == "baseline":
@@ -103,15 +122,19 @@ def restore_cases(method: str, cases: list[TestCase], steps: int = 10, seed: int
                 out.images += list(model(x).permute(0, 2, 3, 1).float().cpu().numpy())
             bar.update(len(batch))
     elif method in PIPELINES:
-        pipe = PIPELINES[method].from_pretrained(weights or default_weights(method)).to(device)
-        for batch in _batches(cases, batch_size):
-            for result in pipe([c.retouched for c in batch], steps=steps, seed=seed, aligned=True):
-                out.images.append(result.image.rgb)
-                out.routing.append(result.faces[0].routing)
-                out.degrees.append(result.faces[0].degrees)
-            bar.update(len(batch))
+        pipe = PIPELINES[method].from_pretrained(weights or default_weights(weights_name(method))).to(device)
+        faces = [None] * len(cases)
+        for experts, indices in _expert_choices(method, cases).items():
+            options = {} if experts is None else {"experts": list(experts)}
+            for batch in _batches(indices, batch_size):
+                for i, result in zip(batch, pipe([cases[i].retouched for i in batch], steps=steps, seed=seed, aligned=True, **options)):
+                    faces[i] = result
+                bar.update(len(batch))
+        out.images = [result.image.rgb for result in faces]
+        out.routing = [result.faces[0].routing for result in faces]
+        out.degrees = [result.faces[0].degrees for result in faces]
     else:
-        raise MofrrError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        raise MofrrError(f"unknown method {method!r}; choose from {', '.join((*METHODS, ORACLE))}")
     bar.close()
     return out
 

@@ -18,7 +18,8 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   elif command -v nvidia-smi >/dev/null 2>&1; then
     $PIP install "torch==$TORCH_VERSION"
   else
-    $PIP install "torch==$TORCH_VERSION" --index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}" \
+    # an unreachable CPU index (a registry-only network) fails fast instead of retrying every package
+    $PIP install --retries 0 --timeout 10 "torch==$TORCH_VERSION" --index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}" \
       || $PIP install "torch==$TORCH_VERSION"
   fi
 fi

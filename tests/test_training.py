@@ -15,9 +15,10 @@ from conftest import EXAMPLES, ROOT
 from mofrr_core.cli import main
 from mofrr_core.configs import pipeline_components
 from mofrr_core.data import PairFolder, synthesize
-from mofrr_core.evaluation import GROUPS, build_test_set, evaluate
+from mofrr_core.evaluation import GROUPS, ORACLE, build_test_set, evaluate, restore_cases
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
 from mofrr_core.training import Trainer, load_recipe, make_stages
+from mofrr_core.types import RETOUCH_TYPES
 from mofrr_core.weights import MANIFEST, read_header, read_manifest, verify_manifest
 
 TINY = ROOT / "train" / "configs" / "tiny.yaml"
@@ -150,6 +151,25 @@ def test_evaluation_on_a_few_faces(trained, tmp_path):
     grid = Image.open(tmp_path / "eval" / "grid.png")
     assert grid.size == (5 * 256, 2 * 256)
     assert Image.open(tmp_path / "eval" / "evaluation.png").size == (800, 450)
+
+
+def test_oracle_evaluation_runs_the_experts_of_the_true_types(trained, tmp_path):
+    """`mofrr_oracle` gives each case exactly what MoFRR gives with the true types as its expert list."""
+    cases = build_test_set(EXAMPLES, n=1, size=64, progress=False)
+    weights = str(trained / "weights" / "mofrr")
+    oracle = restore_cases(ORACLE, cases, steps=1, weights=weights, progress=False)
+    routed = restore_cases("mofrr", cases, steps=1, weights=weights, progress=False)
+    pipe = MoFRRPipeline.from_pretrained(weights)
+    for case, image in zip(cases, oracle.images):
+        truth = [t for t in RETOUCH_TYPES if case.record.strengths()[t] > 0]
+        assert truth and (len(truth) == 1) == (case.group != "mixed")
+        alone = pipe(case.retouched, steps=1, seed=0, aligned=True, experts=truth)
+        assert np.abs(image - alone.image.rgb).max() < 1e-5
+    for a, b in zip(oracle.routing, routed.routing):  # the router still reports (batched differently: float rounding)
+        assert a.keys() == b.keys() and all(a[t] == pytest.approx(b[t], abs=1e-5) for t in a)
+    assert main(["evaluate", "--faces", str(EXAMPLES), "--n", "1", "--steps", "1", "--method", "mofrr_oracle",
+                 "--weights", str(trained / "weights"), "-o", str(tmp_path / "eval")]) == 0
+    assert "| mofrr_oracle |" in (tmp_path / "eval" / "evaluation.md").read_text()
 
 
 def test_training_from_a_folder_of_labelled_pairs(tmp_path):
