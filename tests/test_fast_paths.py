@@ -60,18 +60,19 @@ def in_bf16(module) -> bool:
 def test_cpu_bf16_covers_the_named_modules_only_and_follows_copies():
     pipe = MoFRRPipeline.from_config_name("tiny")
     wrapped = {name for key, model in pipe.components.items() for name, m in model.named_modules(prefix=key) if in_bf16(m)}
-    expected = {f"wavefrr_{t}.hfcam_level{level}" for t in RETOUCH_TYPES for level in (1, 2)} | {"shared_expert.denoiser", "merger"}
+    expected = {f"wavefrr_{t}.hfcam_level{level}" for t in RETOUCH_TYPES for level in (1, 2)} | {"shared_expert.denoiser"}
     assert wrapped == (expected if cpu_bf16_supported() else set())
     if not wrapped:
         pytest.skip("this CPU has no native bf16: the fast path keeps fp32")
     copied = copy.deepcopy(pipe)
-    assert copied.merger.forward.__self__ is copied.merger  # a copy runs its own weights
+    hfcam, copied_hfcam = pipe.wavefrr_whitening.hfcam_level1, copied.wavefrr_whitening.hfcam_level1
+    assert copied_hfcam.forward.__self__ is copied_hfcam  # a copy runs its own weights
     copied.set_fast_paths(PLAIN)
-    assert not in_bf16(copied.merger) and in_bf16(pipe.merger)
+    assert not in_bf16(copied_hfcam) and in_bf16(hfcam)
     with torch.inference_mode():
-        x = torch.rand(1, 3, 64, 64)
-        out = pipe.merger(x, torch.zeros(1, 4, 3, 64, 64), torch.zeros_like(x))
-    assert out.dtype == torch.float32 and torch.equal(out, x)  # an untrained merger is the identity, in bf16 too
+        bands = torch.rand(1, 3, 3, 32, 32)
+        out = hfcam(torch.rand(1, 3, 16, 16), bands)
+    assert out.dtype == torch.float32 and torch.equal(out, bands)  # an untrained HFCAM is the identity, in bf16 too
 
 
 @pytest.mark.parametrize("method", ["mofrr", "frrffusion"])

@@ -172,6 +172,22 @@ def test_oracle_evaluation_runs_the_experts_of_the_true_types(trained, tmp_path)
     assert "| mofrr_oracle |" in (tmp_path / "eval" / "evaluation.md").read_text()
 
 
+def test_merger_false_routing_feeds_absent_experts(trained, tmp_path):
+    """With `false_routing` 1 every absent type's expert residual reaches the merger; with 0 none does."""
+    x = torch.rand(2, 3, 64, 64)
+    presence = torch.tensor([[1, 0, 0, 0], [0, 1, 1, 0]])
+    batch = {"retouched": x, "presence": presence, "level": presence * 3}
+    for rate in (0.0, 1.0):
+        data = {**yaml.safe_load(TINY.read_text()), "out": str(trained / "runs"), "stages": {"merger": {"false_routing": rate}}}
+        (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(data))
+        recipe = load_recipe(tmp_path / "recipe.yaml")
+        stage = make_stages(recipe, "merger")[0]
+        stage.prepare(torch.device("cpu"))
+        residuals, _ = stage.expert_inputs(batch, torch.Generator().manual_seed(0))
+        fed = residuals.abs().flatten(2).amax(-1) > 0
+        assert torch.equal(fed, presence.bool() if rate == 0 else torch.ones_like(fed))
+
+
 def test_training_from_a_folder_of_labelled_pairs(tmp_path):
     synthesize(EXAMPLES, tmp_path / "pairs", size=64, singles=1, mixed=1, val_fraction=0.34, progress=False)
     recipe = tiny_recipe(tmp_path)

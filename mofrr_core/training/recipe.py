@@ -24,7 +24,9 @@ STAGES = ("router", "degree", "expert", "shared_expert", "merger", "fmar", "hfdg
 class StageSettings:
     """How one stage trains. `crop`: side of random training crops (None: whole aligned faces);
     `val_steps`: DDIM steps in validation; `sample_steps`: steps of the frozen experts that make
-    the merger's inputs; `loss_weights` override the stage's default weights by loss name."""
+    the merger's inputs; `false_routing`: the merger's chance of also getting, per absent retouch
+    type, that type's expert residual (a router's false positive), so it learns to hold back
+    residuals that do not fit; `loss_weights` override the stage's default weights by loss name."""
 
     steps: int = 300
     batch_size: int = 8
@@ -36,6 +38,7 @@ class StageSettings:
     val_faces: int = 16
     val_steps: int = 4
     sample_steps: int = 2
+    false_routing: float = 0.0
     checkpoint_every: int = 50
     log_every: int = 10
     num_workers: int = 1

@@ -229,7 +229,8 @@ class BaselineStage(Stage):
 
 
 class MergerStage(Stage):
-    """The merger on the outputs of the trained, frozen experts (those of the retouch types present)."""
+    """The merger on the outputs of the trained, frozen experts: those of the retouch types present and,
+    with chance `false_routing` each, of absent ones at a random degree (the router's false positives)."""
 
     component, crops = "merger", False
     loss_weights = {"photo": 1.0}
@@ -243,9 +244,12 @@ class MergerStage(Stage):
     def expert_inputs(self, batch: Batch, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(experts' residuals (B, 4, 3, H, W), shared expert's residual) for a batch."""
         x, steps = batch["retouched"], self.settings.sample_steps
-        degrees, outputs = level_degrees(batch), {}
+        present = batch["presence"].bool()
+        false = ~present & (torch.rand(present.shape, generator=generator, device=generator.device).to(x.device) < self.settings.false_routing)
+        random_degrees = torch.rand(present.shape, generator=generator, device=generator.device).to(x.device)
+        degrees, outputs = torch.where(false, random_degrees, level_degrees(batch)), {}
         for j, retouch_type in enumerate(RETOUCH_TYPES):
-            rows = batch["presence"][:, j].nonzero().flatten()
+            rows = (present[:, j] | false[:, j]).nonzero().flatten()
             if len(rows):
                 outputs[retouch_type] = x.clone()
                 outputs[retouch_type][rows] = self.experts[retouch_type].restore(x[rows], degrees[rows, j], steps=steps, generator=generator)
