@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import platform
 import statistics
 import time
@@ -168,7 +167,7 @@ def run_case(case: Case, repeats: int, warmup: int, compare: bool) -> Row:
     crops = [rng.random((case.size, case.size, 3), dtype=np.float32) for _ in range(case.batch)]
     options = _options(case.method, case.steps)
     paths = {"fast": FastPaths(), **({"plain": PLAIN} if compare else {})}
-    pipes = {name: load_pipeline(case.method, case.config, case.device, paths) for name, paths in paths.items()}
+    pipes = {name: load_pipeline(case.method, case.config, case.device, fast_paths) for name, fast_paths in paths.items()}
     measures = measure(pipes, crops, options, repeats, warmup)
     row = Row(case, measures["fast"][0])
     if compare:
