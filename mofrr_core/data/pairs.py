@@ -80,7 +80,8 @@ class RetouchPairs(Dataset):
         strengths = np.array([record.strengths()[t] for t in RETOUCH_TYPES], dtype=np.float32)
         flow = record.flow if record.flow is not None else np.zeros((*original.shape[:2], 2), np.float32)
         return {
-            "retouched": _chw(retouched.astype(np.float32)),
+            # 8-bit like every real retouched photo (and the evaluation's): no cue that quantization erases
+            "retouched": _chw(to_uint8(retouched).astype(np.float32) / 255.0),
             "original": _chw(original),
             "presence": torch.from_numpy((strengths > 0).astype(np.float32)),
             "degree": torch.from_numpy(strengths / 100.0),

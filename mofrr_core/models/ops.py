@@ -59,3 +59,13 @@ def zero_init_(module: nn.Module) -> nn.Module:
     if module.bias is not None:
         nn.init.zeros_(module.bias)
     return module
+
+
+def highpass(x: torch.Tensor) -> torch.Tensor:
+    """x minus its 3 x 3 binomial blur, per channel: the fine texture and resampling traces that
+    smoothing and warps change, which a network sees poorly in the raw image."""
+    kernel = torch.tensor([1.0, 2.0, 1.0], device=x.device, dtype=x.dtype)
+    kernel = (kernel[:, None] * kernel[None]) / 16
+    blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel.expand(x.shape[1], 1, 3, 3), groups=x.shape[1])
+    return x - blurred
+

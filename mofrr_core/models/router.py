@@ -14,7 +14,7 @@ from torch import nn
 
 from ..types import RETOUCH_TYPES
 from .base import Model
-from .ops import to_signed
+from .ops import highpass, to_signed
 from .resnet import ResNet
 
 
@@ -53,15 +53,19 @@ class Router(Model):
         mam_width: int = 64,
         pool_sizes: tuple[int, ...] = (8, 4, 2, 1),
         fusion_width: int = 512,
+        highpass_gain: float = 0.0,
     ):
         super().__init__()
-        self.backbone = ResNet(tuple(stage_depths), base_width)
+        self.backbone = ResNet(tuple(stage_depths), base_width, in_channels=6 if highpass_gain > 0 else 3)
         self.mam = MultiGranularityFusion(self.backbone.stage_channels, tuple(pool_sizes), mam_width, fusion_width)
         self.heads = nn.ModuleList(nn.Linear(fusion_width, 2) for _ in RETOUCH_TYPES)
 
     def forward(self, images: torch.Tensor) -> RouterOutput:
         """`images` (B, 3, H, W) in [0, 1]."""
-        fused = self.mam(self.backbone(to_signed(images)))
+        x = to_signed(images)
+        if self.config.highpass_gain > 0:
+            x = torch.cat([x, self.config.highpass_gain * highpass(x)], dim=1)
+        fused = self.mam(self.backbone(x))
         scores = torch.stack([head(fused) for head in self.heads], dim=1)
         logits = scores[..., 0]
         return RouterOutput(logits=logits, probabilities=torch.sigmoid(logits), degrees=torch.sigmoid(scores[..., 1]))

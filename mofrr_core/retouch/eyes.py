@@ -13,7 +13,7 @@ class EyeEnlargement(WarpOp):
 
     def sample_params(self, rng):
         return {
-            "amount": float(rng.uniform(0.16, 0.26)),
+            "amount": float(rng.uniform(0.3, 0.45)),
             "radius": float(rng.uniform(1.1, 1.6)),
             "aspect": float(rng.uniform(0.75, 1.0)),
         }
@@ -26,7 +26,7 @@ class EyeEnlargement(WarpOp):
         axis = (left - right) / spacing
         amount = (strength / 100.0) * params["amount"]
         for centre, is_right in ((right, True), (left, False)):
-            radius = min(params["radius"] * eye_width(lm, is_right), 0.45 * spacing)
+            radius = min(params["radius"] * eye_width(lm, is_right), 0.5 * spacing)
             dx, dy = xs - centre[0], ys - centre[1]
             along = (dx * axis[0] + dy * axis[1]) / radius
             across = (dy * axis[0] - dx * axis[1]) / (radius * params["aspect"])

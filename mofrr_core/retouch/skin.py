@@ -52,14 +52,17 @@ def neck_polygon(lm: np.ndarray) -> np.ndarray:
     return np.concatenate([jaw, jaw[::-1] + frame.down * frame.length * 1.5])
 
 
-def skin_mask(rgb: np.ndarray, lm: np.ndarray, forehead: float = 0.55, feather: float = 0.015, neck: bool = False) -> np.ndarray:
-    """Soft skin mask in [0, 1] for an image and its 68 landmarks (optionally with the neck)."""
+def skin_mask(
+    rgb: np.ndarray, lm: np.ndarray, forehead: float = 0.55, feather: float = 0.015, neck: bool = False, grow: float = 0.1
+) -> np.ndarray:
+    """Soft skin mask in [0, 1] for an image and its 68 landmarks (optionally with the neck); eyes,
+    brows and mouth are left out with a margin of `grow` eye widths."""
     shape = rgb.shape[:2]
     region = np.zeros(shape, np.float32)
     _poly(region, face_polygon(lm, forehead), 1.0)
     if neck:
         _poly(region, neck_polygon(lm), 1.0)
-    features = feature_mask(lm, shape)
+    features = feature_mask(lm, shape, grow)
     lower = np.zeros(shape, np.float32)
     _poly(lower, lm[list(range(1, 16)) + [35, 42, 39, 31]], 1.0)
     core = lower * (1 - features)
