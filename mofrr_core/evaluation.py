@@ -26,7 +26,7 @@ from .charts import bar_chart
 from .errors import MofrrError
 from .faces import detect_faces, face_descriptor
 from .imageio import list_images, load_photo, to_uint8
-from .metrics import psnr, ssim
+from .metrics import detection_scores, psnr, ssim
 from .models import RegressionBaseline
 from .pipelines import FRRffusionPipeline, MoFRRPipeline
 from .retouch import RetouchRecord, random_retouch
@@ -177,16 +177,10 @@ class EvaluationReport:
 
 
 def _router_scores(cases: list[TestCase], routing: list[dict[str, float]], threshold: float = 0.5) -> dict[str, dict[str, float]]:
-    scores = {}
-    for t in RETOUCH_TYPES:
-        truth = np.array([c.record.strengths()[t] > 0 for c in cases])
-        found = np.array([r[t] >= threshold for r in routing])
-        tp = float((truth & found).sum())
-        precision = tp / max(1.0, float(found.sum()))
-        recall = tp / max(1.0, float(truth.sum()))
-        f1 = 2 * tp / max(1.0, float(found.sum() + truth.sum()))
-        scores[t] = {"precision": precision, "recall": recall, "f1": f1}
-    return scores
+    truth = torch.tensor([[c.record.strengths()[t] > 0 for t in RETOUCH_TYPES] for c in cases])
+    found = torch.tensor([[r[t] >= threshold for t in RETOUCH_TYPES] for r in routing])
+    scores = detection_scores(found, truth)
+    return {t: {name: float(values[j]) for name, values in scores.items()} for j, t in enumerate(RETOUCH_TYPES)}
 
 
 def _degree_mae(cases: list[TestCase], degrees: list[dict[str, float]]) -> dict[str, float]:

@@ -1,6 +1,7 @@
-"""Image-quality metrics shared by training (validation, SSIM loss) and evaluation.
+"""Metrics shared by training (validation, SSIM loss) and evaluation.
 
-Images are (B, 3, H, W) tensors in [0, 1]; every metric returns one value per image.
+Images are (B, 3, H, W) tensors in [0, 1]; every image metric returns one value per image.
+Detection metrics take (N, T) found / true presence and return one value per column (type).
 """
 
 import torch
@@ -36,3 +37,29 @@ def ssim(restored: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: 
     c1, c2 = 0.01**2, 0.03**2
     index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return index.flatten(1).mean(dim=1)
+
+
+def detection_scores(found: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Precision, recall and F1 per column of (N, T) boolean detections against (N, T) truth."""
+    found, truth = found.float(), truth.float()
+    tp = (found * truth).sum(0)
+    return {
+        "precision": tp / found.sum(0).clamp_min(1),
+        "recall": tp / truth.sum(0).clamp_min(1),
+        "f1": 2 * tp / (found.sum(0) + truth.sum(0)).clamp_min(1),
+    }
+
+
+def best_thresholds(probabilities: torch.Tensor, truth: torch.Tensor, low: float = 0.02, high: float = 0.98) -> torch.Tensor:
+    """Per column of (N, T) probabilities, the threshold with the highest F1 against (N, T) truth:
+    midpoints between neighbouring probabilities, the one nearest 0.5 among ties, within [low, high]."""
+    chosen = []
+    for p, t in zip(probabilities.detach().float().cpu().T, truth.bool().cpu().T):
+        values = torch.unique(p)
+        candidates = torch.cat([(values[1:] + values[:-1]) / 2, torch.tensor([0.5])]).clamp(low, high)
+        found = p[:, None] >= candidates[None, :]
+        scores = detection_scores(found, t[:, None].expand_as(found))["f1"]
+        best = scores == scores.max()
+        chosen.append(candidates[best][(candidates[best] - 0.5).abs().argmin()])
+    return torch.stack(chosen)
+

@@ -16,6 +16,7 @@ from mofrr_core.cli import main
 from mofrr_core.configs import pipeline_components
 from mofrr_core.data import PairFolder, synthesize
 from mofrr_core.evaluation import GROUPS, ORACLE, build_test_set, evaluate, restore_cases
+from mofrr_core.metrics import detection_scores
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
 from mofrr_core.training import Trainer, load_recipe, make_stages
 from mofrr_core.types import RETOUCH_TYPES
@@ -114,6 +115,34 @@ def test_a_finished_stage_is_not_retrained(tmp_path):
     assert (recipe.runs / "baseline" / "checkpoint" / "model.safetensors").read_bytes() == before
 
 
+def test_a_recipe_can_set_one_type_of_a_per_type_stage(tmp_path):
+    path = tmp_path / "types.yaml"
+    path.write_text("config: tiny\nstages: {expert: {steps: 3, crop: 32}, expert.face_slimming: {crop: null}}\n")
+    stages = {s.retouch_type: s.settings for s in make_stages(load_recipe(path), "expert")}
+    assert stages["face_slimming"].crop is None and stages["face_slimming"].steps == 3
+    assert stages["whitening"].crop == 32
+
+
+def test_router_validation_thresholds_are_moved_into_its_weights(tmp_path):
+    stage = make_stages(load_recipe(tiny_recipe(tmp_path)), "router")[0]
+    torch.manual_seed(0)
+    model = stage.build().eval()
+    for head in model.heads:
+        torch.nn.init.normal_(head.weight, std=2.0)
+    batches = [{"retouched": torch.rand(8, 3, 64, 64), "presence": (torch.rand(8, 4) < 0.5).float()} for _ in range(2)]
+    scores = stage.validate(model, batches, None)
+    thresholds = torch.tensor([scores[f"threshold_{t}"] for t in RETOUCH_TYPES])
+    assert ((thresholds >= 0.02) & (thresholds <= 0.98)).all() and (thresholds != 0.5).any()
+    with torch.no_grad():
+        before = torch.cat([model(b["retouched"]).probabilities for b in batches])
+        stage.calibrate(model)
+        after = torch.cat([model(b["retouched"]).probabilities for b in batches])
+    assert torch.equal(after >= 0.5, before >= thresholds)
+    truth = torch.cat([b["presence"] for b in batches])
+    assert scores["mean_f1"] == pytest.approx(float(detection_scores(after >= 0.5, truth)["f1"].mean()))
+    assert scores["mean_f1"] >= float(detection_scores(before >= 0.5, truth)["f1"].mean())
+
+
 def test_merger_needs_its_experts_first(tmp_path, capsys):
     assert main(["train", "merger", "--config", str(tiny_recipe(tmp_path)), "--quiet"]) == 1
     assert "no trained wavefrr (whitening) yet; train that stage first" in capsys.readouterr().err
@@ -124,6 +153,10 @@ def test_bad_recipes_are_one_line_errors(tmp_path, capsys):
     bad.write_text("config: tiny\nstages: {expert: {stepz: 3}}\n")
     assert main(["train", "expert", "--config", str(bad)]) == 1
     assert "unknown stage setting(s) stepz" in capsys.readouterr().err
+    for key in ("expert.freckles", "router.whitening"):
+        bad.write_text(f"config: tiny\nstages: {{{key}: {{steps: 3}}}}\n")
+        assert main(["train", "expert", "--config", str(bad)]) == 1
+        assert f"unknown stage(s) {key}" in capsys.readouterr().err
     bad.write_text("config: [unclosed\n")
     assert main(["train", "router", "--config", str(bad)]) == 1
     assert "cannot read recipe" in capsys.readouterr().err

@@ -5,6 +5,8 @@ stage to its own grid, so fine early features keep spatial detail and late ones 
 global. One head per retouch type gives a presence logit and a degree in [0, 1].
 """
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -69,3 +71,10 @@ class Router(Model):
         scores = torch.stack([head(fused) for head in self.heads], dim=1)
         logits = scores[..., 0]
         return RouterOutput(logits=logits, probabilities=torch.sigmoid(logits), degrees=torch.sigmoid(scores[..., 1]))
+
+    @torch.no_grad()
+    def move_thresholds(self, thresholds: Sequence[float]) -> None:
+        """Make presence probability `thresholds[i]` of type i read as 0.5 from now on, by shifting
+        that head's presence bias, so gating at 0.5 uses thresholds calibrated on validation faces."""
+        for head, threshold in zip(self.heads, thresholds):
+            head.bias[0] -= math.log(float(threshold) / (1 - float(threshold)))

@@ -4,8 +4,9 @@ Top-level keys: `config` (model configuration name), `faces` (a folder or a list
 folders, retouched on the fly by the simulator), `pairs` (instead of `faces`: a folder of
 fixed retouched/original pairs with a labels.jsonl, see `PairFolder`), `size` (aligned crop
 side), `out` (run folder), `seed`, `val_fraction` (photos held out for validation, split by photo), `mixed_precision` (accelerate's "no", "fp16" or "bf16"),
-`defaults` (stage settings shared by every stage), `stages` (per-stage overrides) and `order`
-(the stages `mofrr train all` runs). Relative paths are relative to the working directory.
+`defaults` (stage settings shared by every stage), `stages` (per-stage overrides; a key
+`<stage>.<retouch type>`, e.g. `expert.face_slimming`, overrides one type of a per-type stage) and
+`order` (the stages `mofrr train all` runs). Relative paths are relative to the working directory.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 import yaml
 
 from ..errors import MofrrError
+from ..types import RETOUCH_TYPES
 
 STAGES = ("router", "degree", "expert", "shared_expert", "merger", "fmar", "hfdg", "baseline")
+PER_TYPE_STAGES = ("degree", "expert")
 
 
 @dataclass
@@ -61,9 +64,9 @@ class Recipe:
     stages: dict[str, dict] = field(default_factory=dict)
     order: list[str] = field(default_factory=lambda: list(STAGES))
 
-    def stage(self, name: str) -> StageSettings:
+    def stage(self, name: str, retouch_type: str | None = None) -> StageSettings:
         known = {f.name for f in fields(StageSettings)}
-        merged = {**self.defaults, **self.stages.get(name, {})}
+        merged = {**self.defaults, **self.stages.get(name, {}), **self.stages.get(f"{name}.{retouch_type}", {})}
         unknown = sorted(set(merged) - known)
         if unknown:
             raise MofrrError(f"recipe: unknown stage setting(s) {', '.join(unknown)} for {name}; known: {', '.join(sorted(known))}")
@@ -72,6 +75,12 @@ class Recipe:
     @property
     def runs(self) -> Path:
         return Path(self.out)
+
+
+def _stage_key(key: str) -> bool:
+    """Whether a `stages` key names a stage, or a per-type stage and a retouch type."""
+    name, _, retouch_type = key.partition(".")
+    return name in STAGES and (not retouch_type or (name in PER_TYPE_STAGES and retouch_type in RETOUCH_TYPES))
 
 
 def load_recipe(path: str | Path, **overrides) -> Recipe:
@@ -89,7 +98,7 @@ def load_recipe(path: str | Path, **overrides) -> Recipe:
     if isinstance(data.get("faces"), str):
         data["faces"] = [data["faces"]]
     recipe = Recipe(**data)
-    bad = [s for s in [*recipe.order, *recipe.stages] if s not in STAGES]
+    bad = [s for s in recipe.order if s not in STAGES] + [s for s in recipe.stages if not _stage_key(s)]
     if bad:
         raise MofrrError(f"recipe {path}: unknown stage(s) {', '.join(bad)}; stages are {', '.join(STAGES)}")
     return recipe

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..configs import build_model, model_class
 from ..diffusion import training_step
 from ..errors import WeightsError
-from ..metrics import psnr
+from ..metrics import best_thresholds, detection_scores, psnr
 from ..models import Merger
 from ..models.base import Model
 from ..models.ops import crop, pad_to_multiple, resize, to_signed, to_unit
@@ -23,7 +23,7 @@ from ..types import RETOUCH_TYPES, check_type, level_to_degree
 from ..wavelets import HaarPyramid
 from ..weights import load_model
 from .losses import focal_bce, photo_loss, total_variation
-from .recipe import Recipe, StageSettings
+from .recipe import PER_TYPE_STAGES, Recipe, StageSettings
 
 Batch = dict[str, torch.Tensor]
 
@@ -84,6 +84,9 @@ class Stage:
     def losses(self, model: Model, batch: Batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def calibrate(self, model: Model) -> None:
+        """Adjust validated weights, from what the last `validate` found, before they are saved as best."""
+
     def restore(self, model: Model, batch: Batch, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
@@ -106,11 +109,19 @@ class RouterStage(Stage):
 
     @torch.no_grad()
     def validate(self, model, batches, generator):
-        found = torch.cat([model(b["retouched"]).probabilities >= 0.5 for b in batches]).float()
+        """F1 per type at the presence thresholds that maximise it on these faces (kept for `calibrate`)."""
+        probabilities = torch.cat([model(b["retouched"]).probabilities for b in batches])
         truth = torch.cat([b["presence"] for b in batches])
-        tp = (found * truth).sum(0)
-        f1 = 2 * tp / (found.sum(0) + truth.sum(0)).clamp_min(1)
-        return {"mean_f1": float(f1.mean()), **{f"f1_{t}": float(v) for t, v in zip(RETOUCH_TYPES, f1)}}
+        self.thresholds = best_thresholds(probabilities, truth)
+        f1 = detection_scores(probabilities.cpu() >= self.thresholds, truth.cpu())["f1"]
+        return {
+            "mean_f1": float(f1.mean()),
+            **{f"f1_{t}": float(v) for t, v in zip(RETOUCH_TYPES, f1)},
+            **{f"threshold_{t}": float(v) for t, v in zip(RETOUCH_TYPES, self.thresholds)},
+        }
+
+    def calibrate(self, model):
+        model.move_thresholds(self.thresholds.tolist())
 
 
 class DegreeStage(Stage):
@@ -274,7 +285,6 @@ STAGE_CLASSES: dict[str, type[Stage]] = {
     "hfdg": HFDGStage,
     "baseline": BaselineStage,
 }
-PER_TYPE_STAGES = ("degree", "expert")
 
 
 def best_folder(runs: Path, component: str, retouch_type: str | None = None) -> Path:
@@ -296,7 +306,6 @@ def load_best(runs: Path, component: str, retouch_type: str | None = None) -> Mo
 def make_stages(recipe: Recipe, name: str, retouch_type: str | None = None) -> list[Stage]:
     """The stage(s) a `mofrr train NAME` command runs: per-type stages expand to every type unless given one."""
     cls = STAGE_CLASSES[name]
-    settings = recipe.stage(name)
     if name in PER_TYPE_STAGES:
-        return [cls(recipe, settings, t) for t in ([retouch_type] if retouch_type else RETOUCH_TYPES)]
-    return [cls(recipe, settings)]
+        return [cls(recipe, recipe.stage(name, t), t) for t in ([retouch_type] if retouch_type else RETOUCH_TYPES)]
+    return [cls(recipe, recipe.stage(name))]

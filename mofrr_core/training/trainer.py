@@ -195,6 +195,7 @@ class Trainer:
                 score = next(iter(scores.values()))
                 if score > info["best_score"] and acc.is_main_process:
                     info["best_score"] = score
+                    self.stage.calibrate(raw)
                     raw.save_pretrained(self.folder / "best")
                 self._restore_training_weights(raw, ema)
                 bar.write(f"{self.stage.key} step {done}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
