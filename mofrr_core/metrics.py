@@ -62,4 +62,3 @@ def best_thresholds(probabilities: torch.Tensor, truth: torch.Tensor, low: float
         best = scores == scores.max()
         chosen.append(candidates[best][(candidates[best] - 0.5).abs().argmin()])
     return torch.stack(chosen)
-

@@ -68,4 +68,3 @@ def highpass(x: torch.Tensor) -> torch.Tensor:
     kernel = (kernel[:, None] * kernel[None]) / 16
     blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel.expand(x.shape[1], 1, 3, 3), groups=x.shape[1])
     return x - blurred
-
