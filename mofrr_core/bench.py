@@ -166,7 +166,8 @@ def run_case(case: Case, repeats: int, warmup: int, compare: bool) -> Row:
     rng = np.random.default_rng([case.size, case.batch])
     crops = [rng.random((case.size, case.size, 3), dtype=np.float32) for _ in range(case.batch)]
     options = _options(case.method, case.steps)
-    paths = {"fast": FastPaths(), **({"plain": PLAIN} if compare else {})}
+    # traces from the first call, so the warm-up reaches the steady state of a long run
+    paths = {"fast": FastPaths(cpu_trace_after=1), **({"plain": PLAIN} if compare else {})}
     pipes = {name: load_pipeline(case.method, case.config, case.device, fast_paths) for name, fast_paths in paths.items()}
     measures = measure(pipes, crops, options, repeats, warmup)
     row = Row(case, measures["fast"][0])

@@ -12,7 +12,7 @@ import torch
 from mofrr_core.cli import main
 from mofrr_core.imageio import load_photo
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
-from mofrr_core.pipelines.fast_paths import PLAIN, FastPaths, cpu_bf16_supported, sampling_pool
+from mofrr_core.pipelines.fast_paths import PLAIN, FastForward, FastPaths, cpu_bf16_supported, sampling_pool
 from mofrr_core.types import RETOUCH_TYPES
 from mofrr_core.weights import default_weights
 
@@ -20,7 +20,7 @@ from conftest import ROOT
 from test_pipelines import randomise_
 
 ALL = list(RETOUCH_TYPES)
-EXACT = FastPaths(cpu_bf16=False)
+EXACT = FastPaths(cpu_bf16=False, cpu_trace_after=1)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,16 @@ def test_default_pipelines_use_every_fast_path_but_compile():
     assert conv.is_contiguous(memory_format=torch.channels_last)
 
 
+def fast_forward(module) -> FastForward | None:
+    return vars(module).get("forward")
+
+
 def in_bf16(module) -> bool:
-    return "forward" in vars(module)
+    return fast_forward(module) is not None and fast_forward(module).bf16
+
+
+def traced(module) -> bool:
+    return fast_forward(module) is not None and fast_forward(module).trace_after > 0
 
 
 def test_cpu_bf16_covers_the_named_modules_only_and_follows_copies():
@@ -66,13 +74,42 @@ def test_cpu_bf16_covers_the_named_modules_only_and_follows_copies():
         pytest.skip("this CPU has no native bf16: the fast path keeps fp32")
     copied = copy.deepcopy(pipe)
     hfcam, copied_hfcam = pipe.wavefrr_whitening.hfcam_level1, copied.wavefrr_whitening.hfcam_level1
-    assert copied_hfcam.forward.__self__ is copied_hfcam  # a copy runs its own weights
+    assert fast_forward(copied_hfcam).module is copied_hfcam  # a copy runs its own weights
     copied.set_fast_paths(PLAIN)
     assert not in_bf16(copied_hfcam) and in_bf16(hfcam)
     with torch.inference_mode():
         bands = torch.rand(1, 3, 3, 32, 32)
         out = hfcam(torch.rand(1, 3, 16, 16), bands)
     assert out.dtype == torch.float32 and torch.equal(out, bands)  # an untrained HFCAM is the identity, in bf16 too
+
+
+def test_cpu_trace_covers_the_named_modules_and_runs_the_same_arithmetic():
+    pipe = randomise_(MoFRRPipeline.from_config_name("tiny"))
+    names = {name for key, model in pipe.components.items() for name, m in model.named_modules(prefix=key) if traced(m)}
+    per_type = {f"wavefrr_{t}.{part}" for t in RETOUCH_TYPES for part in ("denoiser", "idem")}
+    assert names == per_type | {"shared_expert.denoiser", "merger"}
+    merger = pipe.merger
+    x, residuals = torch.rand(2, 3, 32, 32), torch.rand(2, 4, 3, 32, 32) - 0.5
+    shared = torch.rand(2, 3, 32, 32) - 0.5
+    eager = lambda: type(merger).forward(merger, x, residuals, shared)  # noqa: E731
+    after = FastPaths().cpu_trace_after
+    with torch.inference_mode():
+        for _ in range(after - 1):  # one-off calls stay eager
+            merger(x, residuals, shared)
+        assert not fast_forward(merger).traces
+        out = merger(x, residuals, shared)
+        assert len(fast_forward(merger).traces) == 1 and torch.equal(out, eager())
+        for _ in range(after):  # another input signature: another trace
+            merger(x[:1], residuals[:1], shared[:1])
+        assert len(fast_forward(merger).traces) == 2
+        next(merger.parameters()).mul_(0.5)  # traces read the weights in place (EMA updates, loading)
+        assert torch.equal(merger(x, residuals, shared), eager()) and not torch.equal(eager(), out)
+    with torch.enable_grad():  # training runs the module itself, with autograd
+        assert merger(x, residuals, shared).requires_grad
+    copied = copy.deepcopy(pipe)
+    assert fast_forward(copied.merger).module is copied.merger and not fast_forward(copied.merger).traces
+    pipe.set_fast_paths(PLAIN)
+    assert fast_forward(merger) is None
 
 
 @pytest.mark.parametrize("method", ["mofrr", "frrffusion"])

@@ -34,7 +34,7 @@ from ..face_pipeline import AlignedFace, align_faces
 from ..imageio import Photo, _check_size, check_values, pil_to_photo
 from ..models.ops import resize
 from ..weights import MODEL_INDEX, check_component, check_pipeline_folder, load_component, load_components, quiet_dtype_casts, resolve_weights
-from .fast_paths import FastPaths, autocast_cpu_bf16, cpu_bf16_supported
+from .fast_paths import FastPaths, cpu_bf16_supported, set_fast_forward
 from .result import FaceResult, RestorationResult
 
 Callback = Callable[[int, int], object]
@@ -262,13 +262,20 @@ class Plan:
     data: dict = field(default_factory=dict)
 
 
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a dotted module path matches one of the shell patterns, `*` staying within one name."""
+    return any(fnmatch.fnmatchcase(name, p) and name.count(".") == p.count(".") for p in patterns)
+
+
 class RestorationPipeline(DiffusionPipeline):
     """Base of the MoFRR and FRRffusion pipelines: loading, saving and the face loop.
 
     Subclasses name their `method` and `components_used` (component names of `configs`), and provide
     `working_side`/`working_multiple`, `plan(x, options, timings)` and
     `restore(x, plan, sampler, timings) -> (restored batch, [FaceInfo per row])`; `cpu_bf16_modules`
-    names the submodules where bf16 pays on a CPU (shell patterns of dotted paths, `*` within one name).
+    names the submodules where bf16 pays on a CPU and `cpu_traced_modules` those where TorchScript traces
+    pay (shell patterns of dotted paths, `*` within one name; traced modules must return tensors and
+    must not nest).
     """
 
     method: ClassVar[str]
@@ -277,6 +284,7 @@ class RestorationPipeline(DiffusionPipeline):
     working_multiple: ClassVar[int] = 8
     _optional_components: ClassVar[list] = []
     cpu_bf16_modules: ClassVar[tuple[str, ...]] = ()
+    cpu_traced_modules: ClassVar[tuple[str, ...]] = ()
     fast_paths: FastPaths = FastPaths()
 
     # construction, loading
@@ -343,11 +351,12 @@ class RestorationPipeline(DiffusionPipeline):
         """
         memory_format = torch.channels_last if fast_paths.channels_last else torch.contiguous_format
         bf16 = fast_paths.cpu_bf16 and cpu_bf16_supported()
+        trace_after = 0 if fast_paths.compile else fast_paths.cpu_trace_after
         for key, model in self.components.items():
             model.to(memory_format=memory_format)
             for name, module in model.named_modules(prefix=key):
-                if any(fnmatch.fnmatchcase(name, p) and name.count(".") == p.count(".") for p in self.cpu_bf16_modules):
-                    autocast_cpu_bf16(module, bf16)
+                traced = _matches(name, self.cpu_traced_modules)
+                set_fast_forward(module, bf16 and _matches(name, self.cpu_bf16_modules), trace_after if traced else 0)
             if fast_paths.compile:
                 for child in model.children():
                     child.compile()

@@ -8,8 +8,12 @@ rounding of residuals where `cpu_bf16` is on: at most 1e-3 on the bundled weight
 
 from __future__ import annotations
 
+import collections
+import copy
 import functools
-import types
+import inspect
+import threading
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,16 +33,23 @@ class FastPaths:
     another, since compiled graphs are specialised to the thread count); `cpu_bf16`: on a CPU that
     computes bf16 natively, the submodules a pipeline names in `cpu_bf16_modules` (wide convolution
     stacks, where bf16 halves the time) run under bf16 autocast; their outputs are residuals or
-    refinements, so the rounding stays small."""
+    refinements, so the rounding stays small; `cpu_trace_after`: on the CPU, the submodules a pipeline
+    names in `cpu_traced_modules` (networks of many small layers, where Python overhead is a third of
+    the time) run as TorchScript traces, with the same arithmetic, from the Nth call with one input
+    signature on (0: never); tracing takes a fraction of a second per module, so one-off calls (one
+    photo) stay eager and repeated ones (a folder, a batch, a server) pay it once."""
 
     inference_mode: bool = True
     channels_last: bool = True
     parallel_sampling: bool = True
     compile: bool = False
     cpu_bf16: bool = True
+    cpu_trace_after: int = 32
 
 
-PLAIN = FastPaths(inference_mode=False, channels_last=False, parallel_sampling=False, compile=False, cpu_bf16=False)
+PLAIN = FastPaths(
+    inference_mode=False, channels_last=False, parallel_sampling=False, compile=False, cpu_bf16=False, cpu_trace_after=0
+)
 
 
 def cpu_bf16_supported() -> bool:
@@ -47,19 +58,89 @@ def cpu_bf16_supported() -> bool:
     return torch.backends.mkldnn.is_available() and any(native)
 
 
-def _forward_in_bf16(self, *args, **kwargs):
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        return type(self).forward(self, *args, **kwargs)
+class _ClassForward(nn.Module):
+    """A module's class-level forward, without its fast-path patch, as something `torch.jit.trace` traces."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args):
+        return type(self.module).forward(self.module, *args)
 
 
-def autocast_cpu_bf16(module: nn.Module, enabled: bool) -> None:
-    """Make `module` run its CPU work under bf16 autocast (CUDA tensors are unaffected), or undo that.
+_TRACING = threading.Lock()
+MAX_TRACES = 8
+MAX_SIGNATURES = 64
 
-    A bound method on the instance, so `copy.deepcopy` of a pipeline binds it to the copy.
-    """
+
+class FastForward:
+    """A module's forward on the fast path: under bf16 autocast on the CPU (`bf16`; CUDA tensors are
+    unaffected), and, for tensor-only calls without autograd on the CPU, through a TorchScript trace per
+    input signature (shapes, dtypes, strides, mode and weights) from the signature's `trace_after`-th
+    call on (0: never), which drops the Python overhead of the many small layers. Installed as the
+    instance's `forward`; a deep copy of the module gets its own, with no traces (its weights are new
+    tensors)."""
+
+    def __init__(self, module: nn.Module, bf16: bool, trace_after: int):
+        self.module, self.bf16, self.trace_after = module, bf16, trace_after
+        self.traces: dict[tuple, torch.jit.ScriptModule] = {}
+        self.calls: collections.Counter[tuple] = collections.Counter()
+
+    def __deepcopy__(self, memo):
+        return FastForward(copy.deepcopy(self.module, memo), self.bf16, self.trace_after)
+
+    def _autocast(self, cache_enabled: bool = True):
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=cache_enabled)
+
+    def _trace_inputs(self, args, kwargs) -> tuple | None:
+        """The call's inputs as positional tensors when it can run as a trace, else None."""
+        if not self.trace_after or torch.is_grad_enabled():
+            return None
+        if kwargs:
+            bound = inspect.signature(type(self.module).forward).bind(self.module, *args, **kwargs)
+            args, kwargs = bound.args[1:], bound.kwargs
+        cpu_tensors = all(isinstance(a, torch.Tensor) and a.device.type == "cpu" for a in args)
+        return args if cpu_tensors and not kwargs else None
+
+    def _signature(self, args) -> tuple:
+        weight = next(self.module.parameters(), None)
+        weights = None if weight is None else (weight.data_ptr(), weight.dtype, weight.device)
+        return self.module.training, weights, *((a.shape, a.dtype, a.stride()) for a in args)
+
+    def _traced(self, args) -> torch.jit.ScriptModule | None:
+        """The trace for these inputs' signature, made on its `trace_after`-th call; None before."""
+        key = self._signature(args)
+        if key in self.traces:
+            return self.traces[key]
+        if len(self.calls) >= MAX_SIGNATURES:
+            self.calls.clear()
+        self.calls[key] += 1
+        if self.calls[key] < self.trace_after:
+            return None
+        with _TRACING, warnings.catch_warnings(), self._autocast(cache_enabled=False):
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace", category=DeprecationWarning)
+            traced = torch.jit.trace(_ClassForward(self.module), args, check_trace=False)
+        if len(self.traces) >= MAX_TRACES:
+            self.traces.pop(next(iter(self.traces)))
+        self.traces[key] = traced
+        return traced
+
+    def __call__(self, *args, **kwargs):
+        inputs = self._trace_inputs(args, kwargs)
+        traced = None if inputs is None else self._traced(inputs)
+        if traced is not None:
+            return traced(*inputs)
+        with self._autocast():
+            return type(self.module).forward(self.module, *args, **kwargs)
+
+
+def set_fast_forward(module: nn.Module, bf16: bool, trace_after: int) -> None:
+    """Run `module` through a `FastForward` when `bf16` or `trace_after`, else its own forward."""
     vars(module).pop("forward", None)
-    if enabled:
-        module.forward = types.MethodType(_forward_in_bf16, module)
+    if bf16 or trace_after:
+        module.forward = FastForward(module, bf16, trace_after)
 
 
 def inference(method):

@@ -26,6 +26,7 @@ class FRRffusionPipeline(RestorationPipeline):
     components_used = ("fmar", "hfdg")
     # measured on a 2-core AVX512-BF16 CPU, lite at 256: an FMAR step 37 -> 31 ms, HFDG 124 -> 112 ms
     cpu_bf16_modules = ("fmar.denoiser", "hfdg")
+    cpu_traced_modules = ("fmar.denoiser",)
 
     def __init__(self, fmar: FMAR, hfdg: HFDG):
         super().__init__()

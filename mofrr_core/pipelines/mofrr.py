@@ -96,6 +96,7 @@ class MoFRRPipeline(RestorationPipeline):
     # 69 -> 52 ms. The small WaveFRR UNets get slower (12 -> 21 ms); the merger gains (95 -> 58 ms) but its
     # output is the final image, where bf16 rounding reached 1.3e-3; both stay fp32
     cpu_bf16_modules = ("wavefrr_*.hfcam_level*", "shared_expert.denoiser")
+    cpu_traced_modules = ("wavefrr_*.denoiser", "wavefrr_*.idem", "shared_expert.denoiser", "merger")
 
     def __init__(
         self,
