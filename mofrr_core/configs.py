@@ -71,7 +71,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
         "fmar": dict(unet=_unet((32, 64, 128, 128), 1, (2, 3), 8, 32), sample_size=64, **_RESIDUAL_PREDICTION),
         "hfdg": dict(
             upscale=4, embed_dim=48, depths=(4, 4, 4), num_heads=3, window_size=8, mlp_ratio=2.0,
-            compress_ratio=3, squeeze_factor=16, upsampler_channels=32, base="retouched",
+            compress_ratio=3, squeeze_factor=16, upsampler_channels=32, base="transfer",
         ),
         "baseline": dict(block_out_channels=(16, 32, 64, 128, 256), norm_num_groups=8),
     },

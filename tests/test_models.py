@@ -153,6 +153,14 @@ def test_untrained_residual_restorers_are_the_identity(size):
     assert torch.allclose(run("fmar", tiny("fmar"), x), resize(x, (32, 32)), atol=1e-6, rtol=0)
 
 
+def test_hfdg_transfer_base_carries_the_low_resolution_change_onto_the_retouched_image():
+    model = tiny("hfdg", base="transfer")
+    high = images((64, 64), seed=1) * 0.8
+    same = resize(high, (16, 16))
+    assert torch.allclose(model(same, high), high, atol=1e-6)  # an unchanged low-resolution copy: the photo itself
+    assert torch.allclose(model(same + 0.1, high), high + 0.1, atol=1e-5)  # a low-frequency change, at full resolution
+
+
 def test_hfdg_default_base_is_the_bicubic_upsample():
     model = tiny("hfdg")
     low = images((16, 16))

@@ -5,8 +5,10 @@ groups of hybrid attention blocks (window self-attention on (shifted) windows pl
 channel-attention conv branch), a conv, and a pixel-shuffle upsampler. It reads FMAR's
 low-resolution output together with the high-resolution retouched image folded to the low
 resolution by pixel-unshuffle, so real detail can be kept where nothing was retouched. It
-predicts a residual over a base image (the bicubic upsample of the FMAR output, or the
-high-resolution retouched image); the last conv starts at zero.
+predicts a residual over a base image: the bicubic upsample of the FMAR output ("upsampled"), the
+high-resolution retouched image ("retouched"), or the retouched image plus the upsampled change FMAR
+made to its low-resolution copy ("transfer": FMAR's low-frequency restoration, the real detail of
+the photo); the last conv starts at zero.
 """
 
 import math
@@ -19,7 +21,7 @@ from torch import nn
 from .base import Model
 from .ops import crop, pad_to_multiple, resize, to_signed, zero_init_
 
-BASES = ("upsampled", "retouched")
+BASES = ("upsampled", "retouched", "transfer")
 
 
 def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -191,14 +193,18 @@ class HFDG(Model):
         y = self.norm(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         return x + self.after_body(y)
 
+    def _base(self, low_res: torch.Tensor, high_res: torch.Tensor) -> torch.Tensor:
+        """The image the predicted residual is added to (see the module docstring)."""
+        if self.config.base == "retouched":
+            return high_res
+        change = low_res if self.config.base == "upsampled" else low_res - resize(high_res, low_res.shape[-2:])
+        upsampled = F.interpolate(change, scale_factor=self.config.upscale, mode="bicubic", align_corners=False)
+        return upsampled if self.config.base == "upsampled" else high_res + upsampled
+
     def forward(self, low_res: torch.Tensor, retouched: torch.Tensor) -> torch.Tensor:
         scale, window = self.config.upscale, self.config.window_size
         size = retouched.shape[-2:]
         high_res = pad_to_multiple(retouched, scale)
         low_res = resize(low_res, (high_res.shape[-2] // scale, high_res.shape[-1] // scale))
         low_res, high_res = pad_to_multiple(low_res, window), pad_to_multiple(high_res, scale * window)
-        if self.config.base == "upsampled":
-            base = F.interpolate(low_res, scale_factor=scale, mode="bicubic", align_corners=False)
-        else:
-            base = high_res
-        return crop(base + self.upsampler(self._features(low_res, high_res)), size).clamp(0, 1)
+        return crop(self._base(low_res, high_res) + self.upsampler(self._features(low_res, high_res)), size).clamp(0, 1)
