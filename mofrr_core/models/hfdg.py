@@ -197,9 +197,12 @@ class HFDG(Model):
         """The image the predicted residual is added to (see the module docstring)."""
         if self.config.base == "retouched":
             return high_res
-        change = low_res if self.config.base == "upsampled" else low_res - resize(high_res, low_res.shape[-2:])
-        upsampled = F.interpolate(change, scale_factor=self.config.upscale, mode="bicubic", align_corners=False)
-        return upsampled if self.config.base == "upsampled" else high_res + upsampled
+        if self.config.base == "upsampled":
+            return self._upsample(low_res)
+        return high_res + self._upsample(low_res - resize(high_res, low_res.shape[-2:]))
+
+    def _upsample(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=self.config.upscale, mode="bicubic", align_corners=False)
 
     def forward(self, low_res: torch.Tensor, retouched: torch.Tensor) -> torch.Tensor:
         scale, window = self.config.upscale, self.config.window_size

@@ -84,6 +84,7 @@ class FastForward:
 
     def __init__(self, module: nn.Module, bf16: bool, trace_after: int):
         self.module, self.bf16, self.trace_after = module, bf16, trace_after
+        self.forward_signature = inspect.signature(type(module).forward)
         self.traces: dict[tuple, torch.jit.ScriptModule] = {}
         self.calls: collections.Counter[tuple] = collections.Counter()
 
@@ -98,7 +99,7 @@ class FastForward:
         if not self.trace_after or torch.is_grad_enabled():
             return None
         if kwargs:
-            bound = inspect.signature(type(self.module).forward).bind(self.module, *args, **kwargs)
+            bound = self.forward_signature.bind(self.module, *args, **kwargs)
             args, kwargs = bound.args[1:], bound.kwargs
         cpu_tensors = all(isinstance(a, torch.Tensor) and a.device.type == "cpu" for a in args)
         return args if cpu_tensors and not kwargs else None
