@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from mofrr_core.data import LandmarkCache, RetouchPairs, synthesize
+from mofrr_core.data.augment import capture_augment
 from mofrr_core.data.synthesize import split_of
 from mofrr_core.types import RETOUCH_TYPES
 
@@ -97,3 +98,19 @@ def test_on_the_fly_pairs(face_folder, photos, tmp_path):
     assert not (data[0]["retouched"] == item["retouched"]).all()
     single = RetouchPairs(face_folder, size=64, kind="eye_enlargement", cache=tmp_path / "lm.json", progress=False)
     assert single[1]["presence"].tolist() == [0, 0, 0, 1]
+
+
+def test_capture_augmentation_varies_the_original_per_pair(face_folder, tmp_path):
+    common = dict(size=64, kind="whitening", seed=1, cache=tmp_path / "lm.json", progress=False)
+    plain, augmented = RetouchPairs(face_folder, **common), RetouchPairs(face_folder, augment=1.0, **common)
+    changed = [not (augmented[(0, i)]["original"] == plain[(0, i)]["original"]).all() for i in range(len(plain))]
+    assert any(changed)
+    item = augmented[(0, 0)]
+    assert all((augmented[(0, 0)][k] == item[k]).all() for k in item)
+    assert 0 <= float(item["original"].min()) and float(item["original"].max()) <= 1
+    rng = np.random.default_rng(3)
+    face = plain.crop(0)[0]
+    looks = [capture_augment(face, np.random.default_rng(s)) for s in range(8)]
+    assert all(look.shape == face.shape and look.dtype == np.float32 for look in looks)
+    assert len({round(float(np.abs(look - face).mean()), 4) for look in looks}) > 4
+    assert (capture_augment(face, rng, chance=0.0) == face).all()

@@ -250,3 +250,12 @@ def test_bundled_weights_restore_a_retouched_example(tmp_path):
     report = json.loads((tmp_path / "canada_044f_mixed.json").read_text())
     assert report["faces"] and set(report["faces"][0]["routing"]) == set(GROUPS[:4])
     assert np.abs(np.asarray(restored, np.float32) - np.asarray(Image.open(example).convert("RGB"), np.float32)).max() > 0
+
+
+def test_a_stage_can_train_on_its_own_folders_unless_the_command_line_names_others(tmp_path):
+    path = tmp_path / "folders.yaml"
+    path.write_text("config: tiny\nfaces: [a]\nstages: {router: {faces: [a, b], augment: 0.5}}\n")
+    recipe = load_recipe(path)
+    assert recipe.stage("router").faces == ["a", "b"] and recipe.stage("router").augment == 0.5
+    assert recipe.stage("merger").faces is None and recipe.stage("merger").augment == 0.0
+    assert load_recipe(path, faces=["c"]).stage("router").faces is None

@@ -13,6 +13,7 @@ from ..align import align_face
 from ..imageio import list_images, load_photo, to_uint8
 from ..retouch import random_retouch
 from ..types import RETOUCH_TYPES
+from .augment import capture_augment
 from .landmark_cache import LandmarkCache
 from .synthesize import split_of
 
@@ -29,6 +30,7 @@ class RetouchPairs(Dataset):
     `dataset[(epoch, i)]` that of any epoch, so samplers can resume anywhere. Items are dicts of
     tensors: `retouched` and `original` (3, N, N) in [0, 1], `presence` (4,), `degree` (4,)
     in [0, 1], `level` (4,) and `flow` (2, N, N), with retouched(x) = original(x + flow(x)).
+    `augment` > 0 passes each original through `capture_augment` with that chance scale first.
     """
 
     def __init__(
@@ -41,8 +43,9 @@ class RetouchPairs(Dataset):
         val_fraction: float = 0.1,
         cache: str | Path | None = None,
         progress: bool = True,
+        augment: float = 0.0,
     ):
-        self.size, self.kind, self.seed, self.epoch = size, kind, seed, 0
+        self.size, self.kind, self.seed, self.epoch, self.augment = size, kind, seed, 0, augment
         roots = [Path(f) for f in (faces if isinstance(faces, (list, tuple)) else [faces])]
         landmarks = LandmarkCache(cache)
         self.items: list[tuple[Path, np.ndarray]] = []
@@ -76,6 +79,8 @@ class RetouchPairs(Dataset):
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         original, lm = self.crop(index)
         rng = np.random.default_rng([self.seed, epoch, index])
+        if self.augment > 0:
+            original = to_uint8(capture_augment(original, rng, self.augment)).astype(np.float32) / 255.0
         retouched, record = random_retouch(original, lm, rng, self.kind)
         strengths = np.array([record.strengths()[t] for t in RETOUCH_TYPES], dtype=np.float32)
         flow = record.flow if record.flow is not None else np.zeros((*original.shape[:2], 2), np.float32)

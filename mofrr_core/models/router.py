@@ -2,7 +2,9 @@
 
 A half-width ResNet-50 feeds a multi-granularity attention module (MAM) that pools every
 stage to its own grid, so fine early features keep spatial detail and late ones stay
-global. One head per retouch type gives a presence logit and a degree in [0, 1].
+global. One head per retouch type gives a presence logit and a degree in [0, 1]. For the types in
+`shape_types`, presence is read from the face's 68 landmarks instead (`LandmarkHead`) when the
+caller passes them (`landmarks`, e.g. from `faces.crop_landmarks`); without them, the image heads decide.
 """
 
 import math
@@ -14,19 +16,22 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 from torch import nn
 
-from ..types import RETOUCH_TYPES
+from ..types import RETOUCH_TYPES, check_type
 from .base import Model
+from .landmark_head import LandmarkHead
 from .ops import highpass, to_signed
 from .resnet import ResNet
 
 
 @dataclass
 class RouterOutput(BaseOutput):
-    """Per-type scores, columns in `RETOUCH_TYPES` order, each (B, 4)."""
+    """Per-type scores, columns in `RETOUCH_TYPES` order, each (B, 4); `image_logits` are the image heads'
+    presence logits (equal to `logits` but where the landmark head decided)."""
 
     logits: torch.Tensor
     probabilities: torch.Tensor
     degrees: torch.Tensor
+    image_logits: torch.Tensor
 
 
 class MultiGranularityFusion(nn.Module):
@@ -56,25 +61,41 @@ class Router(Model):
         pool_sizes: tuple[int, ...] = (8, 4, 2, 1),
         fusion_width: int = 512,
         highpass_gain: float = 0.0,
+        shape_types: tuple[str, ...] = (),
     ):
         super().__init__()
+        self.shape_columns = [RETOUCH_TYPES.index(check_type(t)) for t in shape_types]
+        self.landmark_head = LandmarkHead(len(shape_types)) if shape_types else None
         self.backbone = ResNet(tuple(stage_depths), base_width, in_channels=6 if highpass_gain > 0 else 3)
         self.mam = MultiGranularityFusion(self.backbone.stage_channels, tuple(pool_sizes), mam_width, fusion_width)
         self.heads = nn.ModuleList(nn.Linear(fusion_width, 2) for _ in RETOUCH_TYPES)
 
-    def forward(self, images: torch.Tensor) -> RouterOutput:
-        """`images` (B, 3, H, W) in [0, 1]."""
+    @property
+    def uses_landmarks(self) -> bool:
+        return self.landmark_head is not None
+
+    def forward(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> RouterOutput:
+        """`images` (B, 3, H, W) in [0, 1]; `landmarks` (B, 68, 2) in their pixels, NaN rows where none were found."""
         x = to_signed(images)
         if self.config.highpass_gain > 0:
             x = torch.cat([x, self.config.highpass_gain * highpass(x)], dim=1)
         fused = self.mam(self.backbone(x))
         scores = torch.stack([head(fused) for head in self.heads], dim=1)
-        logits = scores[..., 0]
-        return RouterOutput(logits=logits, probabilities=torch.sigmoid(logits), degrees=torch.sigmoid(scores[..., 1]))
+        logits = image_logits = scores[..., 0]
+        if self.uses_landmarks and landmarks is not None:
+            shape_logits, found = self.landmark_head(landmarks.to(images.device))
+            logits = image_logits.clone()
+            logits[:, self.shape_columns] = torch.where(found[:, None], shape_logits.to(logits.dtype), image_logits[:, self.shape_columns])
+        return RouterOutput(logits, torch.sigmoid(logits), torch.sigmoid(scores[..., 1]), image_logits)
 
     @torch.no_grad()
     def move_thresholds(self, thresholds: Sequence[float]) -> None:
         """Make presence probability `thresholds[i]` of type i read as 0.5 from now on, by shifting
-        that head's presence bias, so gating at 0.5 uses thresholds calibrated on validation faces."""
-        for head, threshold in zip(self.heads, thresholds):
-            head.bias[0] -= math.log(float(threshold) / (1 - float(threshold)))
+        that head's presence bias, so gating at 0.5 uses thresholds calibrated on validation faces.
+        For the `shape_types`, the landmark head's bias moves (it is the one that decides)."""
+        for column, (head, threshold) in enumerate(zip(self.heads, thresholds)):
+            shift = math.log(float(threshold) / (1 - float(threshold)))
+            if column in self.shape_columns:
+                self.landmark_head.linear.bias[self.shape_columns.index(column)] -= shift
+            else:
+                head.bias[0] -= shift

@@ -1,7 +1,8 @@
 """The MoFRR pipeline: router, degree estimators, gated WaveFRR experts, shared expert, merger.
 
 Per aligned face crop, resized to `working_size` (aspect kept):
-1. the router gives each retouch type's presence probability;
+1. the router gives each retouch type's presence probability (for its `shape_types`, from the
+   crop's landmarks when dlib finds them);
 2. each type's degree estimator gives its degree (reported for every type, fed to its expert);
 3. gating picks the experts: "hard" runs those with probability >= threshold (the others do
    not run at all); "soft" runs all four and weights each residual by its probability;
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import MofrrError
+from ..faces import crop_landmarks
 from ..models import DegreeEstimator, Merger, Router, SharedExpert, WaveFRRExpert
 from ..types import RETOUCH_TYPES, check_type
 from .common import Callback, FaceInfo, Plan, RestorationPipeline, Sampler, Timings
@@ -181,7 +183,8 @@ class MoFRRPipeline(RestorationPipeline):
         options = routing_options(gating, threshold, experts)
         timings = timings or Timings(self.device)
         with timings.stage("router"):
-            probabilities = self.router(x).probabilities.float()
+            landmarks = crop_landmarks(x) if self.router.uses_landmarks else None
+            probabilities = self.router(x, landmarks=landmarks).probabilities.float()
         with timings.stage("degree"):
             degrees = torch.stack([self.degree_estimator(t)(x).degree.float() for t in RETOUCH_TYPES], dim=1)
         weights = torch.ones_like(probabilities)

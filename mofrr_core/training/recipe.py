@@ -29,7 +29,9 @@ class StageSettings:
     `val_steps`: DDIM steps in validation; `sample_steps`: steps of the frozen experts that make
     the merger's inputs; `false_routing`: the merger's chance of also getting, per absent retouch
     type, that type's expert residual (a router's false positive), so it learns to hold back
-    residuals that do not fit; `loss_weights` override the stage's default weights by loss name."""
+    residuals that do not fit; `augment`: chance scale of the capture augmentation of training
+    originals (`capture_augment`; 0: none, validation never); `faces`: this stage's photo folders instead
+    of the recipe's; `loss_weights` override the stage's default weights by loss name."""
 
     steps: int = 300
     batch_size: int = 8
@@ -42,6 +44,8 @@ class StageSettings:
     val_steps: int = 4
     sample_steps: int = 2
     false_routing: float = 0.0
+    augment: float = 0.0
+    faces: list[str] | None = None
     checkpoint_every: int = 50
     log_every: int = 10
     num_workers: int = 1
@@ -84,13 +88,17 @@ def _stage_key(key: str) -> bool:
 
 
 def load_recipe(path: str | Path, **overrides) -> Recipe:
-    """Read a recipe YAML file; keyword overrides (e.g. faces=..., out=...) replace top-level keys when not None."""
+    """Read a recipe YAML file; keyword overrides (e.g. faces=..., out=...) replace top-level keys when not None
+    (`faces` also replaces the stages' own folders)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise MofrrError(f"cannot read recipe {path}: {exc}") from None
     data.update({k: v for k, v in overrides.items() if v is not None})
+    if overrides.get("faces") is not None:  # folders given on the command line replace every stage's too
+        for settings in (data.get("stages") or {}).values():
+            settings.pop("faces", None)
     known = {f.name for f in fields(Recipe)}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from ..configs import build_model, model_class
 from ..diffusion import training_step
 from ..errors import WeightsError
+from ..faces import crop_landmarks
 from ..metrics import best_thresholds, detection_scores, psnr
 from ..models import Merger
 from ..models.base import Model
@@ -98,19 +99,30 @@ class Stage:
 
 
 class RouterStage(Stage):
+    """The router: image heads on every type; with `shape_types`, its landmark head on those types too
+    (landmarks found by dlib on each retouched crop, as the pipelines do)."""
+
     component, score_name, crops = "router", "mean_f1", False
-    loss_weights = {"presence": 1.0, "degree": 1.0}
+    loss_weights = {"presence": 1.0, "degree": 1.0, "landmarks": 1.0}
+
+    @staticmethod
+    def _route(model, images):
+        return model(images, landmarks=crop_landmarks(images) if model.uses_landmarks else None)
 
     def losses(self, model, batch, generator):
-        out = model(batch["retouched"])
+        out = self._route(model, batch["retouched"])
         present = batch["presence"]
         degree_error = (out.degrees - batch["degree"]).abs() * present
-        return {"presence": focal_bce(out.logits, present), "degree": degree_error.sum() / present.sum().clamp_min(1)}
+        losses = {"presence": focal_bce(out.image_logits, present), "degree": degree_error.sum() / present.sum().clamp_min(1)}
+        if model.uses_landmarks:
+            columns = model.shape_columns
+            losses["landmarks"] = focal_bce(out.logits[:, columns], present[:, columns])
+        return losses
 
     @torch.no_grad()
     def validate(self, model, batches, generator):
         """F1 per type at the presence thresholds that maximise it on these faces (kept for `calibrate`)."""
-        probabilities = torch.cat([model(b["retouched"]).probabilities for b in batches])
+        probabilities = torch.cat([self._route(model, b["retouched"]).probabilities for b in batches])
         truth = torch.cat([b["presence"] for b in batches])
         self.thresholds = best_thresholds(probabilities, truth)
         f1 = detection_scores(probabilities.cpu() >= self.thresholds, truth.cpu())["f1"]

@@ -97,14 +97,16 @@ class Trainer:
         if recipe.pairs:
             return tuple(PairFolder(recipe.pairs, recipe.size, kind, split) for split in ("train", "val"))
         common = dict(
-            faces=recipe.faces, size=recipe.size, kind=kind, val_fraction=recipe.val_fraction,
+            faces=self.settings.faces or recipe.faces, size=recipe.size, kind=kind, val_fraction=recipe.val_fraction,
             cache=recipe.runs / "landmarks.json", progress=self.progress,
         )
-        return RetouchPairs(seed=recipe.seed, split="train", **common), RetouchPairs(seed=10_000 + recipe.seed, split="val", **common)
+        train = RetouchPairs(seed=recipe.seed, split="train", augment=self.settings.augment, **common)
+        return train, RetouchPairs(seed=10_000 + recipe.seed, split="val", **common)
 
     def _val_batches(self, val: Dataset, device: torch.device) -> list[dict]:
         count = min(self.settings.val_faces, len(val))
-        items = [val[(0, i)] for i in range(count)]
+        # spread over the whole split, so every source folder (listed one after another) is represented
+        items = [val[(0, i * len(val) // count)] for i in range(count)]
         size = self.settings.batch_size
         return [
             {k: torch.stack([item[k] for item in items[i : i + size]]).to(device) for k in items[0]}

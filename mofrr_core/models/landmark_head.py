@@ -1,0 +1,44 @@
+"""The router's landmark head: warp retouches read from where the 68 face landmarks sit.
+
+Face slimming narrows the jaw and eye enlargement widens the eyes relative to the rest of the
+face. The image heads learned those warps on the training photos but not in a way that carried
+to photos from other sources; a linear read of the landmark layout does carry (see the README's
+Evaluation section for the figures).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+LANDMARKS = 68
+RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
+
+
+def eye_frame(landmarks: torch.Tensor) -> torch.Tensor:
+    """(B, 68, 2) landmarks in pixels -> (B, 136) in a frame where the eye centres sit at (-1, 0) and (1, 0)."""
+    right, left = landmarks[:, RIGHT_EYE].mean(1), landmarks[:, LEFT_EYE].mean(1)
+    half = (left - right) / 2
+    scale = half.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    cos, sin = (half / scale).unbind(-1)
+    centred = (landmarks - ((left + right) / 2)[:, None]) / scale[:, None]
+    x, y = centred.unbind(-1)
+    return torch.stack([x * cos[:, None] + y * sin[:, None], y * cos[:, None] - x * sin[:, None]], dim=-1).flatten(1)
+
+
+class LandmarkHead(nn.Module):
+    """Presence logits of `outputs` retouch types from 68 landmarks; rows without landmarks (NaN) are flagged."""
+
+    def __init__(self, outputs: int):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(2 * LANDMARKS, affine=False)
+        self.linear = nn.Linear(2 * LANDMARKS, outputs)
+
+    def forward(self, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`landmarks` (B, 68, 2), NaN where no face was found -> (logits (B, outputs), found (B,) bools)."""
+        found = torch.isfinite(landmarks).flatten(1).all(dim=1)
+        coords = eye_frame(torch.nan_to_num(landmarks.float()))
+        if found.any():
+            coords = torch.where(found[:, None], coords, coords[found].mean(0))
+        coords = coords.to(self.linear.weight.dtype)
+        return self.linear(self.norm(coords)), found
