@@ -4,7 +4,7 @@ A half-width ResNet-50 feeds a multi-granularity attention module (MAM) that poo
 stage to its own grid, so fine early features keep spatial detail and late ones stay
 global. One head per retouch type gives a presence logit and a degree in [0, 1]. For the types in
 `shape_types`, presence is read from the face's 68 landmarks instead (`LandmarkHead`) when the
-caller passes them (`landmarks`, e.g. from `faces.crop_landmarks`); without them, the image heads decide.
+caller passes them (`landmarks`, from `find_landmarks`); without them, the image heads decide.
 """
 
 import math
@@ -16,6 +16,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 from torch import nn
 
+from ..faces import crop_landmarks
 from ..types import RETOUCH_TYPES, check_type
 from .base import Model
 from .landmark_head import LandmarkHead
@@ -73,6 +74,11 @@ class Router(Model):
     @property
     def uses_landmarks(self) -> bool:
         return self.landmark_head is not None
+
+    def find_landmarks(self, images: torch.Tensor) -> torch.Tensor | None:
+        """What `forward` takes as `landmarks` for these crops: dlib's, found on the crops themselves (as in
+        training, whether or not the caller aligned them from landmarks of its own); None without a landmark head."""
+        return crop_landmarks(images) if self.uses_landmarks else None
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> RouterOutput:
         """`images` (B, 3, H, W) in [0, 1]; `landmarks` (B, 68, 2) in their pixels, NaN rows where none were found."""

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import MofrrError
-from ..faces import crop_landmarks
 from ..models import DegreeEstimator, Merger, Router, SharedExpert, WaveFRRExpert
 from ..types import RETOUCH_TYPES, check_type
 from .common import Callback, FaceInfo, Plan, RestorationPipeline, Sampler, Timings
@@ -183,8 +182,7 @@ class MoFRRPipeline(RestorationPipeline):
         options = routing_options(gating, threshold, experts)
         timings = timings or Timings(self.device)
         with timings.stage("router"):
-            landmarks = crop_landmarks(x) if self.router.uses_landmarks else None
-            probabilities = self.router(x, landmarks=landmarks).probabilities.float()
+            probabilities = self.router(x, landmarks=self.router.find_landmarks(x)).probabilities.float()
         with timings.stage("degree"):
             degrees = torch.stack([self.degree_estimator(t)(x).degree.float() for t in RETOUCH_TYPES], dim=1)
         weights = torch.ones_like(probabilities)

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from ..configs import build_model, model_class
 from ..diffusion import training_step
 from ..errors import WeightsError
-from ..faces import crop_landmarks
 from ..metrics import best_thresholds, detection_scores, psnr
 from ..models import Merger
 from ..models.base import Model
@@ -106,11 +105,14 @@ class RouterStage(Stage):
     loss_weights = {"presence": 1.0, "degree": 1.0, "landmarks": 1.0}
 
     @staticmethod
-    def _route(model, images):
-        return model(images, landmarks=crop_landmarks(images) if model.uses_landmarks else None)
+    def _route(model, batch):
+        """The router on a batch; dlib runs once per batch (validation batches come back every validation)."""
+        if "landmarks" not in batch:
+            batch["landmarks"] = model.find_landmarks(batch["retouched"])
+        return model(batch["retouched"], landmarks=batch["landmarks"])
 
     def losses(self, model, batch, generator):
-        out = self._route(model, batch["retouched"])
+        out = self._route(model, batch)
         present = batch["presence"]
         degree_error = (out.degrees - batch["degree"]).abs() * present
         losses = {"presence": focal_bce(out.image_logits, present), "degree": degree_error.sum() / present.sum().clamp_min(1)}
@@ -122,7 +124,7 @@ class RouterStage(Stage):
     @torch.no_grad()
     def validate(self, model, batches, generator):
         """F1 per type at the presence thresholds that maximise it on these faces (kept for `calibrate`)."""
-        probabilities = torch.cat([self._route(model, b["retouched"]).probabilities for b in batches])
+        probabilities = torch.cat([self._route(model, b).probabilities for b in batches])
         truth = torch.cat([b["presence"] for b in batches])
         self.thresholds = best_thresholds(probabilities, truth)
         f1 = detection_scores(probabilities.cpu() >= self.thresholds, truth.cpu())["f1"]
