@@ -41,6 +41,28 @@ def aligned(photos):
     return out
 
 
+def with_retouched(aligned, ops: dict):
+    """The aligned crops, then each one retouched by `ops` (seed 0): (2B, 3, 256, 256) float in [0, 1]."""
+    from mofrr_core.retouch import retouch
+
+    faces = [crop for crop, _ in aligned] + [retouch(crop, lm, ops, seed=0)[0] for crop, lm in aligned]
+    return torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float().clamp(0, 1)
+
+
+def reading_router(**types):
+    """A tiny router with landmark / colour heads for `types` (shape_types=..., colour_types=...), their
+    weights drawn large enough to move the logits."""
+    from mofrr_core.configs import build_model
+
+    torch.manual_seed(0)
+    router = build_model("router", "tiny", **types).eval()
+    with torch.no_grad():
+        for head in (router.landmark_head, router.colour_head):
+            if head is not None:
+                torch.nn.init.normal_(head.linear.weight, std=0.5)
+    return router
+
+
 @pytest.fixture
 def crop(aligned):
     """The first real aligned face crop (256 x 256 x 3)."""

@@ -2,18 +2,17 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
 torch.set_num_threads(1)
 
+from conftest import reading_router, with_retouched  # noqa: E402
 from mofrr_core.configs import build_model  # noqa: E402
 from mofrr_core.faces import crop_landmarks  # noqa: E402
 from mofrr_core.models import Router  # noqa: E402
 from mofrr_core.models.landmark_head import eye_frame  # noqa: E402
 from mofrr_core.pipelines import MoFRRPipeline  # noqa: E402
-from mofrr_core.retouch import retouch  # noqa: E402
 from mofrr_core.training import make_stages  # noqa: E402
 from mofrr_core.training.recipe import Recipe  # noqa: E402
 from mofrr_core.types import RETOUCH_TYPES  # noqa: E402
@@ -24,18 +23,13 @@ OTHER_COLUMNS = [RETOUCH_TYPES.index(t) for t in RETOUCH_TYPES if t not in SHAPE
 
 
 def shape_router():
-    torch.manual_seed(0)
-    router = build_model("router", "tiny", shape_types=SHAPE_TYPES).eval()
-    with torch.no_grad():
-        torch.nn.init.normal_(router.landmark_head.linear.weight, std=0.5)
-    return router
+    return reading_router(shape_types=SHAPE_TYPES)
 
 
 @pytest.fixture(scope="module")
 def crops(aligned):
-    """The real aligned crops, and each one with its eyes enlarged: (B, 3, 256, 256) in [0, 1]."""
-    faces = [crop for crop, _ in aligned] + [retouch(crop, lm, {"eye_enlargement": 100}, seed=0)[0] for crop, lm in aligned]
-    return torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float().clamp(0, 1)
+    """The real aligned crops, then each one with its eyes enlarged."""
+    return with_retouched(aligned, {"eye_enlargement": 100})
 
 
 def test_eye_frame_ignores_position_size_and_tilt(aligned):
@@ -78,7 +72,8 @@ def test_the_landmark_head_decides_its_types_and_only_when_landmarks_are_found(c
 
 
 def test_calibration_moves_the_head_that_decides_and_survives_saving(crops, tmp_path):
-    router = shape_router()
+    """Every column's decider moves: the colour head's (whitening), an image head's (smoothing), the landmark head's."""
+    router = reading_router(shape_types=SHAPE_TYPES, colour_types=("whitening",))
     landmarks = crop_landmarks(crops)
     thresholds = [0.3, 0.45, 0.6, 0.8]
     with torch.no_grad():
@@ -89,7 +84,7 @@ def test_calibration_moves_the_head_that_decides_and_survives_saving(crops, tmp_
     assert torch.allclose(after, before - shift, atol=1e-5)
     router.save_pretrained(tmp_path / "router")
     loaded = Router.from_pretrained(tmp_path / "router").eval()
-    assert tuple(loaded.config.shape_types) == SHAPE_TYPES
+    assert tuple(loaded.config.shape_types) == SHAPE_TYPES and tuple(loaded.config.colour_types) == ("whitening",)
     with torch.no_grad():
         assert torch.allclose(loaded(crops, landmarks=landmarks).logits, after, atol=1e-6)
 

@@ -19,6 +19,7 @@ from mofrr_core.evaluation import GROUPS, ORACLE, build_test_set, evaluate, rest
 from mofrr_core.metrics import detection_scores
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
 from mofrr_core.training import Trainer, load_recipe, make_stages
+from mofrr_core.training.stages import random_crop
 from mofrr_core.types import RETOUCH_TYPES
 from mofrr_core.weights import MANIFEST, read_header, read_manifest, verify_manifest
 
@@ -157,6 +158,9 @@ def test_bad_recipes_are_one_line_errors(tmp_path, capsys):
         bad.write_text(f"config: tiny\nstages: {{{key}: {{steps: 3}}}}\n")
         assert main(["train", "expert", "--config", str(bad)]) == 1
         assert f"unknown stage(s) {key}" in capsys.readouterr().err
+    bad.write_text("config: tiny\nstages: {hfdg: {coarse: bicubic}}\n")
+    assert main(["train", "hfdg", "--config", str(bad)]) == 1
+    assert "coarse of hfdg must be one of original, fmar, got 'bicubic'" in capsys.readouterr().err
     bad.write_text("config: [unclosed\n")
     assert main(["train", "router", "--config", str(bad)]) == 1
     assert "cannot read recipe" in capsys.readouterr().err
@@ -219,6 +223,44 @@ def test_merger_false_routing_feeds_absent_experts(trained, tmp_path):
         residuals, _ = stage.expert_inputs(batch, torch.Generator().manual_seed(0))
         fed = residuals.abs().flatten(2).amax(-1) > 0
         assert torch.equal(fed, presence.bool() if rate == 0 else torch.ones_like(fed))
+
+
+def test_a_stage_can_fine_tune_saved_weights(trained, tmp_path, capsys):
+    """`init` starts a stage from a saved model (e.g. a bundled component) instead of fresh weights."""
+    init = trained / "runs" / "baseline" / "best"
+    recipe = tiny_recipe(tmp_path, stages={"baseline": {"crop": 32, "init": str(init)}})
+    saved = load_file(init / "diffusion_pytorch_model.safetensors")
+    start = make_stages(load_recipe(recipe), "baseline")[0].build().state_dict()
+    assert saved.keys() == start.keys() and all(torch.equal(start[k], v.float()) for k, v in saved.items())
+    assert main(["train", "baseline", "--config", str(recipe), "--max-steps", "2", "--quiet"]) == 0
+    tuned = load_file(tmp_path / "runs" / "baseline" / "checkpoint" / "model.safetensors")
+    assert any(not torch.equal(tuned[k], v.float()) for k, v in saved.items())
+    recipe = tiny_recipe(tmp_path / "missing", stages={"baseline": {"init": str(tmp_path / "nowhere")}})
+    assert main(["train", "baseline", "--config", str(recipe), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "nowhere" in err and len(err.strip().splitlines()) == 1
+
+
+def test_random_crop_cuts_low_resolution_copies_at_the_same_place():
+    image = torch.arange(64 * 64.0).reshape(1, 1, 64, 64)
+    batch = {"original": image, "low": image[..., ::4, ::4], "presence": torch.ones(1, 4)}
+    for seed in range(5):
+        cut = random_crop(batch, 32, torch.Generator().manual_seed(seed))
+        assert cut["original"].shape[-2:] == (32, 32) and torch.equal(cut["low"], cut["original"][..., ::4, ::4])
+
+
+def test_hfdg_can_learn_from_the_frozen_fmar(trained, tmp_path):
+    """With `coarse: fmar` HFDG's low-resolution input is the trained FMAR's restoration, as FRRffusion feeds it."""
+    shutil.copytree(trained / "runs" / "fmar" / "best", tmp_path / "runs" / "fmar" / "best")
+    recipe = tiny_recipe(tmp_path, stages={"hfdg": {"crop": 32, "coarse": "fmar"}})
+    stage = make_stages(load_recipe(recipe), "hfdg")[0]
+    stage.prepare(torch.device("cpu"))
+    x, y = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    low = stage._low({"retouched": x, "original": y}, torch.Generator().manual_seed(0))
+    expected = stage.fmar.restore(x, (16, 16), steps=1, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(low, expected)
+    assert main(["train", "hfdg", "--config", str(recipe), "--quiet"]) == 0
+    assert json.loads((tmp_path / "runs" / "hfdg" / "checkpoint" / "state.json").read_text())["info"]["step"] == 4
 
 
 def test_training_from_a_folder_of_labelled_pairs(tmp_path):

@@ -3,8 +3,9 @@
 A half-width ResNet-50 feeds a multi-granularity attention module (MAM) that pools every
 stage to its own grid, so fine early features keep spatial detail and late ones stay
 global. One head per retouch type gives a presence logit and a degree in [0, 1]. For the types in
-`shape_types`, presence is read from the face's 68 landmarks instead (`LandmarkHead`) when the
-caller passes them (`landmarks`, from `find_landmarks`); without them, the image heads decide.
+`shape_types`, presence is read from the face's 68 landmarks instead (`LandmarkHead`), and for those
+in `colour_types` from the skin's colour against the rest of the face (`ColourHead`), when the caller
+passes the landmarks (`landmarks`, from `find_landmarks`); without them, the image heads decide.
 """
 
 import math
@@ -19,6 +20,7 @@ from torch import nn
 from ..faces import crop_landmarks
 from ..types import RETOUCH_TYPES, check_type
 from .base import Model
+from .colour_head import ColourHead
 from .landmark_head import LandmarkHead
 from .ops import highpass, to_signed
 from .resnet import ResNet
@@ -27,7 +29,7 @@ from .resnet import ResNet
 @dataclass
 class RouterOutput(BaseOutput):
     """Per-type scores, columns in `RETOUCH_TYPES` order, each (B, 4); `image_logits` are the image heads'
-    presence logits (equal to `logits` but where the landmark head decided)."""
+    presence logits (equal to `logits` but where the landmark or colour head decided)."""
 
     logits: torch.Tensor
     probabilities: torch.Tensor
@@ -63,21 +65,30 @@ class Router(Model):
         fusion_width: int = 512,
         highpass_gain: float = 0.0,
         shape_types: tuple[str, ...] = (),
+        colour_types: tuple[str, ...] = (),
     ):
         super().__init__()
         self.shape_columns = [RETOUCH_TYPES.index(check_type(t)) for t in shape_types]
+        self.colour_columns = [RETOUCH_TYPES.index(check_type(t)) for t in colour_types]
+        if set(self.shape_columns) & set(self.colour_columns):
+            raise ValueError("a retouch type can be in shape_types or colour_types, not both")
         self.landmark_head = LandmarkHead(len(shape_types)) if shape_types else None
+        self.colour_head = ColourHead(len(colour_types)) if colour_types else None
         self.backbone = ResNet(tuple(stage_depths), base_width, in_channels=6 if highpass_gain > 0 else 3)
         self.mam = MultiGranularityFusion(self.backbone.stage_channels, tuple(pool_sizes), mam_width, fusion_width)
         self.heads = nn.ModuleList(nn.Linear(fusion_width, 2) for _ in RETOUCH_TYPES)
 
     @property
     def uses_landmarks(self) -> bool:
-        return self.landmark_head is not None
+        return self.landmark_head is not None or self.colour_head is not None
+
+    def _readers(self) -> list[tuple[list[int], nn.Module]]:
+        """(columns, head) of the heads that read landmarks, each deciding its columns."""
+        return [(c, h) for c, h in ((self.shape_columns, self.landmark_head), (self.colour_columns, self.colour_head)) if h is not None]
 
     def find_landmarks(self, images: torch.Tensor) -> torch.Tensor | None:
         """What `forward` takes as `landmarks` for these crops: dlib's, found on the crops themselves (as in
-        training, whether or not the caller aligned them from landmarks of its own); None without a landmark head."""
+        training, whether or not the caller aligned them from landmarks of its own); None without a head that reads them."""
         return crop_landmarks(images) if self.uses_landmarks else None
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> RouterOutput:
@@ -89,19 +100,18 @@ class Router(Model):
         scores = torch.stack([head(fused) for head in self.heads], dim=1)
         logits = image_logits = scores[..., 0]
         if self.uses_landmarks and landmarks is not None:
-            shape_logits, found = self.landmark_head(landmarks.to(images.device))
-            logits = image_logits.clone()
-            logits[:, self.shape_columns] = torch.where(found[:, None], shape_logits.to(logits.dtype), image_logits[:, self.shape_columns])
+            landmarks, logits = landmarks.to(images.device), image_logits.clone()
+            for columns, head in self._readers():
+                read, found = head(images, landmarks) if head is self.colour_head else head(landmarks)
+                logits[:, columns] = torch.where(found[:, None], read.to(logits.dtype), image_logits[:, columns])
         return RouterOutput(logits, torch.sigmoid(logits), torch.sigmoid(scores[..., 1]), image_logits)
 
     @torch.no_grad()
     def move_thresholds(self, thresholds: Sequence[float]) -> None:
         """Make presence probability `thresholds[i]` of type i read as 0.5 from now on, by shifting
         that head's presence bias, so gating at 0.5 uses thresholds calibrated on validation faces.
-        For the `shape_types`, the landmark head's bias moves (it is the one that decides)."""
+        For the `shape_types` and `colour_types`, the bias of the head that decides moves."""
+        deciders = {column: (head.linear.bias, i) for columns, head in self._readers() for i, column in enumerate(columns)}
         for column, (head, threshold) in enumerate(zip(self.heads, thresholds)):
-            shift = math.log(float(threshold) / (1 - float(threshold)))
-            if column in self.shape_columns:
-                self.landmark_head.linear.bias[self.shape_columns.index(column)] -= shift
-            else:
-                head.bias[0] -= shift
+            bias, index = deciders.get(column, (head.bias, 0))
+            bias[index] -= math.log(float(threshold) / (1 - float(threshold)))

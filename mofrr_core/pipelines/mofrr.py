@@ -1,8 +1,8 @@
 """The MoFRR pipeline: router, degree estimators, gated WaveFRR experts, shared expert, merger.
 
 Per aligned face crop, resized to `working_size` (aspect kept):
-1. the router gives each retouch type's presence probability (for its `shape_types`, from the
-   crop's landmarks when dlib finds them);
+1. the router gives each retouch type's presence probability (for its `shape_types` and
+   `colour_types`, from the crop's landmarks and the colours around them when dlib finds them);
 2. each type's degree estimator gives its degree (reported for every type, fed to its expert);
 3. gating picks the experts: "hard" runs those with probability >= threshold (the others do
    not run at all); "soft" runs all four and weights each residual by its probability;

@@ -21,17 +21,21 @@ from ..types import RETOUCH_TYPES
 
 STAGES = ("router", "degree", "expert", "shared_expert", "merger", "fmar", "hfdg", "baseline")
 PER_TYPE_STAGES = ("degree", "expert")
+COARSE_INPUTS = ("original", "fmar")
 
 
 @dataclass
 class StageSettings:
     """How one stage trains. `crop`: side of random training crops (None: whole aligned faces);
-    `val_steps`: DDIM steps in validation; `sample_steps`: steps of the frozen experts that make
-    the merger's inputs; `false_routing`: the merger's chance of also getting, per absent retouch
-    type, that type's expert residual (a router's false positive), so it learns to hold back
-    residuals that do not fit; `augment`: chance scale of the capture augmentation of training
-    originals (`capture_augment`; 0: none, validation never); `faces`: this stage's photo folders instead
-    of the recipe's; `loss_weights` override the stage's default weights by loss name."""
+    `val_steps`: DDIM steps in validation; `sample_steps`: steps of the frozen models that make
+    a stage's inputs (the merger's experts, HFDG's FMAR); `coarse`: HFDG's low-resolution input,
+    "original" (the clean face) or "fmar" (the trained FMAR's restoration); `false_routing`: the
+    merger's chance of also getting, per absent retouch type, that type's expert residual (a
+    router's false positive), so it learns to hold back residuals that do not fit; `augment`:
+    chance scale of the capture augmentation of training originals (`capture_augment`; 0: none,
+    validation never); `faces`: this stage's photo folders instead of the recipe's; `init`: a
+    saved model folder (e.g. a bundled component) to fine-tune instead of starting fresh;
+    `loss_weights` override the stage's default weights by loss name."""
 
     steps: int = 300
     batch_size: int = 8
@@ -43,9 +47,11 @@ class StageSettings:
     val_faces: int = 16
     val_steps: int = 4
     sample_steps: int = 2
+    coarse: str = "original"
     false_routing: float = 0.0
     augment: float = 0.0
     faces: list[str] | None = None
+    init: str | None = None
     checkpoint_every: int = 50
     log_every: int = 10
     num_workers: int = 1
@@ -74,6 +80,8 @@ class Recipe:
         unknown = sorted(set(merged) - known)
         if unknown:
             raise MofrrError(f"recipe: unknown stage setting(s) {', '.join(unknown)} for {name}; known: {', '.join(sorted(known))}")
+        if merged.get("coarse", "original") not in COARSE_INPUTS:
+            raise MofrrError(f"recipe: coarse of {name} must be one of {', '.join(COARSE_INPUTS)}, got {merged['coarse']!r}")
         return StageSettings(**merged)
 
     @property

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..configs import build_model, model_class
+from ..configs import build_model, model_class, model_config
 from ..diffusion import training_step
 from ..errors import WeightsError
 from ..metrics import best_thresholds, detection_scores, psnr
@@ -34,12 +34,18 @@ def level_degrees(batch: Batch) -> torch.Tensor:
 
 
 def random_crop(batch: Batch, side: int | None, generator: torch.Generator) -> Batch:
-    """The same random square crop (offsets on the 4-pixel wavelet grid) of every image in a batch."""
+    """The same random square crop (offsets on the 4-pixel wavelet grid) of every image in a batch; an image at
+    1 / k of the batch's size (k dividing 4: a low-resolution copy) is cropped at the same place."""
     height, width = batch["original"].shape[-2:]
     if side is None or side >= min(height, width):
         return batch
     top, left = (4 * int(torch.randint(0, (n - side) // 4 + 1, (1,), generator=generator)) for n in (height, width))
-    return {k: v[..., top : top + side, left : left + side] if v.ndim == 4 else v for k, v in batch.items()}
+
+    def cut(image: torch.Tensor) -> torch.Tensor:
+        k = height // image.shape[-2]
+        return image[..., top // k : (top + side) // k, left // k : (left + side) // k]
+
+    return {k: cut(v) if v.ndim == 4 else v for k, v in batch.items()}
 
 
 def gain(restored: torch.Tensor, retouched: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
@@ -72,6 +78,9 @@ class Stage:
         return RETOUCH_TYPES.index(self.retouch_type)
 
     def build(self) -> Model:
+        """The model to train: fresh in the recipe's configuration, or with `init` a saved one to fine-tune."""
+        if self.settings.init:
+            return load_model(self.settings.init, model_class(self.component))
         extra = {"retouch_type": self.retouch_type} if self.retouch_type else {}
         return build_model(self.component, self.recipe.config, **extra)
 
@@ -98,8 +107,8 @@ class Stage:
 
 
 class RouterStage(Stage):
-    """The router: image heads on every type; with `shape_types`, its landmark head on those types too
-    (landmarks found by dlib on each retouched crop, as the pipelines do)."""
+    """The router: image heads on every type; with `shape_types` / `colour_types`, its landmark / colour head
+    on those types too (landmarks found by dlib on each retouched crop, as the pipelines do)."""
 
     component, score_name, crops = "router", "mean_f1", False
     loss_weights = {"presence": 1.0, "degree": 1.0, "landmarks": 1.0}
@@ -117,7 +126,7 @@ class RouterStage(Stage):
         degree_error = (out.degrees - batch["degree"]).abs() * present
         losses = {"presence": focal_bce(out.image_logits, present), "degree": degree_error.sum() / present.sum().clamp_min(1)}
         if model.uses_landmarks:
-            columns = model.shape_columns
+            columns = model.shape_columns + model.colour_columns
             losses["landmarks"] = focal_bce(out.logits[:, columns], present[:, columns])
         return losses
 
@@ -219,27 +228,36 @@ class FMARStage(PixelDiffusionStage):
 
 
 class HFDGStage(Stage):
-    """HFDG taught on the clean low-resolution face (FMAR's target), guided by the retouched one."""
+    """HFDG taught on a low-resolution face guided by the retouched one: the clean face (FMAR's target), or with
+    `coarse: fmar` the trained, frozen FMAR's restoration (`sample_steps` steps), what FRRffusion gives it."""
 
     component = "hfdg"
     loss_weights = {"l1": 1.0, "frequency": 0.5}
 
     def prepare(self, device):
         self.wavelets = HaarPyramid().to(device)
+        self.fmar = load_best(self.recipe.runs, "fmar").to(device) if self.settings.coarse == "fmar" else None
+        self.scale = model_config("hfdg", self.recipe.config)["upscale"]
 
-    def _low(self, model, batch):
-        scale = model.config.upscale
-        height, width = batch["original"].shape[-2:]
-        return resize(batch["original"], (height // scale, width // scale))
+    def train_batch(self, batch, generator):
+        return super().train_batch({**batch, "low": self._low(batch, generator)}, generator)
+
+    @torch.no_grad()
+    def _low(self, batch, generator):
+        height, width = batch["retouched"].shape[-2:]
+        size = (height // self.scale, width // self.scale)
+        if self.fmar is None:
+            return resize(batch["original"], size)
+        return self.fmar.restore(batch["retouched"], size, steps=self.settings.sample_steps, generator=generator)
 
     def losses(self, model, batch, generator):
-        out = model(self._low(model, batch), batch["retouched"])
+        out = model(batch["low"], batch["retouched"])
         _, high_out = self.wavelets.split_level(to_signed(out))
         _, high_ref = self.wavelets.split_level(to_signed(batch["original"]))
         return {"l1": F.l1_loss(out, batch["original"]), "frequency": F.l1_loss(high_out, high_ref)}
 
     def restore(self, model, batch, generator):
-        return model(self._low(model, batch), batch["retouched"])
+        return model(self._low(batch, generator), batch["retouched"])
 
 
 class BaselineStage(Stage):
