@@ -219,7 +219,7 @@ def test_merger_false_routing_feeds_absent_experts(trained, tmp_path):
         (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(data))
         recipe = load_recipe(tmp_path / "recipe.yaml")
         stage = make_stages(recipe, "merger")[0]
-        stage.prepare(torch.device("cpu"))
+        stage.prepare(stage.build(), torch.device("cpu"))
         residuals, _ = stage.expert_inputs(batch, torch.Generator().manual_seed(0))
         fed = residuals.abs().flatten(2).amax(-1) > 0
         assert torch.equal(fed, presence.bool() if rate == 0 else torch.ones_like(fed))
@@ -254,7 +254,7 @@ def test_hfdg_can_learn_from_the_frozen_fmar(trained, tmp_path):
     shutil.copytree(trained / "runs" / "fmar" / "best", tmp_path / "runs" / "fmar" / "best")
     recipe = tiny_recipe(tmp_path, stages={"hfdg": {"crop": 32, "coarse": "fmar"}})
     stage = make_stages(load_recipe(recipe), "hfdg")[0]
-    stage.prepare(torch.device("cpu"))
+    stage.prepare(stage.build(), torch.device("cpu"))
     x, y = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     low = stage._low({"retouched": x, "original": y}, torch.Generator().manual_seed(0))
     expected = stage.fmar.restore(x, (16, 16), steps=1, generator=torch.Generator().manual_seed(0))

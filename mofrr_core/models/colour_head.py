@@ -80,8 +80,9 @@ class ColourHead(nn.Module):
         found = torch.isfinite(landmarks).flatten(1).all(dim=1)
         arrays = images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
         points = landmarks.detach().float().cpu().numpy()
-        rows = [colour_features(a, p) if ok else np.zeros(FEATURES, np.float32) for a, p, ok in zip(arrays, points, found.tolist())]
-        features = torch.from_numpy(np.stack(rows)).to(self.linear.weight.device)
-        if found.any():
-            features = torch.where(found[:, None].to(features.device), features, features[found.to(features.device)].mean(0))
-        return self.linear(self.norm(features.to(self.linear.weight.dtype))), found
+        rows = found.cpu()
+        read = [colour_features(a, p) if ok else np.zeros(FEATURES, np.float32) for a, p, ok in zip(arrays, points, rows.tolist())]
+        features = torch.from_numpy(np.stack(read))
+        if rows.any():
+            features = torch.where(rows[:, None], features, features[rows].mean(0))
+        return self.linear(self.norm(features.to(self.linear.weight))), found

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..configs import build_model, model_class, model_config
+from ..configs import build_model, model_class
 from ..diffusion import training_step
 from ..errors import WeightsError
 from ..metrics import best_thresholds, detection_scores, psnr
@@ -84,8 +84,8 @@ class Stage:
         extra = {"retouch_type": self.retouch_type} if self.retouch_type else {}
         return build_model(self.component, self.recipe.config, **extra)
 
-    def prepare(self, device: torch.device) -> None:
-        """Load what the stage needs besides its own model (frozen models), once."""
+    def prepare(self, model: Model, device: torch.device) -> None:
+        """Load what the stage needs besides `model`, the one it trains (frozen models), once."""
 
     def train_batch(self, batch: Batch, generator: torch.Generator) -> Batch:
         return random_crop(batch, self.settings.crop if self.crops else None, generator)
@@ -234,10 +234,10 @@ class HFDGStage(Stage):
     component = "hfdg"
     loss_weights = {"l1": 1.0, "frequency": 0.5}
 
-    def prepare(self, device):
+    def prepare(self, model, device):
         self.wavelets = HaarPyramid().to(device)
         self.fmar = load_best(self.recipe.runs, "fmar").to(device) if self.settings.coarse == "fmar" else None
-        self.scale = model_config("hfdg", self.recipe.config)["upscale"]
+        self.scale = model.config.upscale
 
     def train_batch(self, batch, generator):
         return super().train_batch({**batch, "low": self._low(batch, generator)}, generator)
@@ -278,7 +278,7 @@ class MergerStage(Stage):
     component, crops = "merger", False
     loss_weights = {"photo": 1.0}
 
-    def prepare(self, device):
+    def prepare(self, model, device):
         runs = self.recipe.runs
         self.experts = {t: load_best(runs, "wavefrr", t).to(device) for t in RETOUCH_TYPES}
         self.shared = load_best(runs, "shared_expert").to(device)

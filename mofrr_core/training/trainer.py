@@ -158,7 +158,7 @@ class Trainer:
         ema.to(device)
         model, optimizer = acc.prepare(model, optimizer)
         raw = acc.unwrap_model(model)
-        self.stage.prepare(device)
+        self.stage.prepare(raw, device)
         rows = self._log_rows(start)
         last: dict[str, float] = {}
         if start >= settings.steps:
