@@ -50,17 +50,28 @@ def with_retouched(aligned, ops: dict):
 
 
 def reading_router(**types):
-    """A tiny router with landmark / colour heads for `types` (shape_types=..., colour_types=...), their
-    weights drawn large enough to move the logits."""
+    """A tiny router with landmark / colour / texture heads for `types` (shape_types=..., colour_types=...,
+    texture_types=...), their weights drawn large enough to move the logits."""
     from mofrr_core.configs import build_model
 
     torch.manual_seed(0)
     router = build_model("router", "tiny", **types).eval()
     with torch.no_grad():
-        for head in (router.landmark_head, router.colour_head):
+        for head in (router.landmark_head, router.colour_head, router.texture_head):
             if head is not None:
                 torch.nn.init.normal_(head.linear.weight, std=0.5)
     return router
+
+
+def route_three_ways(router, crops):
+    """The router's output on `crops` without landmarks, with dlib's, and with the first face's missing."""
+    from mofrr_core.faces import crop_landmarks
+
+    landmarks = crop_landmarks(crops)
+    with torch.no_grad():
+        plain, routed = router(crops), router(crops, landmarks=landmarks)
+        landmarks[0] = float("nan")
+        return plain, routed, router(crops, landmarks=landmarks)
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ import torch
 
 torch.set_num_threads(1)
 
-from conftest import reading_router, with_retouched  # noqa: E402
+from conftest import reading_router, route_three_ways, with_retouched  # noqa: E402
 from mofrr_core.configs import build_model  # noqa: E402
-from mofrr_core.faces import crop_landmarks  # noqa: E402
 from mofrr_core.models.colour_head import FEATURES, REGIONS, STATS, colour_features  # noqa: E402
 from mofrr_core.retouch import retouch  # noqa: E402
 from mofrr_core.training import make_stages  # noqa: E402
@@ -42,16 +41,12 @@ def test_whitening_moves_the_skin_against_the_lips_more_than_a_colour_cast_does(
 
 def test_the_colour_head_decides_whitening_and_only_when_landmarks_are_found(crops):
     router = colour_router(shape_types=("face_slimming",))
-    landmarks = crop_landmarks(crops)
-    with torch.no_grad():
-        plain, routed = router(crops), router(crops, landmarks=landmarks)
-        landmarks[0] = float("nan")
-        missing = router(crops, landmarks=landmarks)
+    plain, routed, missing = route_three_ways(router, crops)
     assert torch.equal(routed.image_logits, plain.image_logits)
     assert (routed.logits[:, WHITENING] != plain.logits[:, WHITENING]).all()
     assert torch.equal(routed.logits[:, [1, 3]], plain.logits[:, [1, 3]])
     assert torch.equal(missing.logits[0], plain.logits[0]) and torch.equal(missing.logits[1:], routed.logits[1:])
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="not several"):
         build_model("router", "tiny", shape_types=("whitening",), colour_types=("whitening",))
 
 

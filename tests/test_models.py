@@ -66,7 +66,9 @@ def saved_config(model):
 
 
 def outputs_of(result):
-    return [v for v in result.values()] if isinstance(result, dict) else [result]
+    """The floating-point tensors a model returned (not masks such as the router's `read`)."""
+    values = list(result.values()) if isinstance(result, dict) else [result]
+    return [v for v in values if v.is_floating_point()]
 
 
 # wavelets

@@ -161,6 +161,9 @@ def test_bad_recipes_are_one_line_errors(tmp_path, capsys):
     bad.write_text("config: tiny\nstages: {hfdg: {coarse: bicubic}}\n")
     assert main(["train", "hfdg", "--config", str(bad)]) == 1
     assert "coarse of hfdg must be one of original, fmar, got 'bicubic'" in capsys.readouterr().err
+    bad.write_text("config: tiny\nstages: {router: {val_kind: pale}}\n")
+    assert main(["train", "router", "--config", str(bad)]) == 1
+    assert "val_kind of router must be a retouch type or one of single, mixed, any, evaluation, got 'pale'" in capsys.readouterr().err
     bad.write_text("config: [unclosed\n")
     assert main(["train", "router", "--config", str(bad)]) == 1
     assert "cannot read recipe" in capsys.readouterr().err
@@ -301,3 +304,13 @@ def test_a_stage_can_train_on_its_own_folders_unless_the_command_line_names_othe
     assert recipe.stage("router").faces == ["a", "b"] and recipe.stage("router").augment == 0.5
     assert recipe.stage("merger").faces is None and recipe.stage("merger").augment == 0.0
     assert load_recipe(path, faces=["c"]).stage("router").faces is None
+
+
+def test_a_stage_can_validate_on_faces_retouched_as_the_evaluation_set_is(tmp_path):
+    recipe = load_recipe(tiny_recipe(tmp_path, stages={"router": {"val_kind": "evaluation"}}))
+    train, val = Trainer(make_stages(recipe, "router")[0], recipe, progress=False)._datasets()
+    assert (train.kind, val.kind) == ("any", "evaluation")
+    singles = [int(val[(epoch, 0)]["presence"].sum() == 1) for epoch in range(200)]
+    assert 0.7 < np.mean(singles) < 0.9  # each type alone four times as often as mixed, as in the evaluation set
+    expert = Trainer(make_stages(recipe, "expert", "smoothing")[0], recipe, progress=False)._datasets()
+    assert [d.kind for d in expert] == ["smoothing", "smoothing"]

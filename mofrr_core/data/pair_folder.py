@@ -23,7 +23,7 @@ from ..types import RETOUCH_TYPES, strength_to_level
 
 def _matches(strengths: dict[str, float], kind: str) -> bool:
     present = [t for t in RETOUCH_TYPES if strengths.get(t, 0) > 0]
-    if kind == "any":
+    if kind in ("any", "evaluation"):
         return bool(present)
     if kind == "single":
         return len(present) == 1

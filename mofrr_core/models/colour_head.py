@@ -11,42 +11,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-from torch import nn
+
+from .face_regions import face_regions, per_face
+from .reading_head import ReadingHead
 
 STATS = 5
 REGIONS = ("lips", "eyes", "brows", "neck", "ring", "forehead")
 FEATURES = STATS + STATS * len(REGIONS) + 3
-
-
-def _fill(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
-    mask = np.zeros(shape, np.uint8)
-    cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
-    return mask.astype(bool)
-
-
-def _hull(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
-    return _fill(shape, cv2.convexHull(points.astype(np.float32))[:, 0])
-
-
-def face_regions(lm: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Boolean masks of the lower-face skin and of the regions it is compared with, from 68 landmarks."""
-    eye = float(np.hypot(*(lm[39] - lm[36])))
-    parts = [lm[36:42], lm[42:48], lm[17:22], lm[22:27], lm[48:60]]
-    features = np.any([_hull(shape, p) for p in parts], axis=0)
-    grow = max(3, 2 * int(round(0.15 * eye)) + 1)
-    grown = cv2.dilate(features.astype(np.uint8), np.ones((grow, grow), np.uint8)).astype(bool)
-    down = lm[8] - lm[27]
-    jaw = lm[4:13]
-    face = _fill(shape, np.concatenate([lm[0:17], lm[17:27][::-1] - 0.5 * down]))
-    return {
-        "skin": _fill(shape, lm[list(range(1, 16)) + [35, 42, 39, 31]]) & ~grown,
-        "lips": _fill(shape, lm[48:60]) & ~_fill(shape, lm[60:68]),
-        "eyes": _fill(shape, lm[36:42]) | _fill(shape, lm[42:48]),
-        "brows": _hull(shape, lm[17:22]) | _hull(shape, lm[22:27]),
-        "neck": _fill(shape, np.concatenate([jaw + 0.15 * down, (jaw + 0.5 * down)[::-1]])),
-        "ring": grown & ~features & face,
-        "forehead": face & ~_fill(shape, lm[0:17]) & ~grown,
-    }
 
 
 def _stats(lab: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -66,23 +37,10 @@ def colour_features(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return np.concatenate([skin, *(skin - _stats(lab, regions[r]) for r in REGIONS), skin[:3] - whites]).astype(np.float32)
 
 
-class ColourHead(nn.Module):
-    """Presence logits of `outputs` retouch types from skin colour statistics; rows without landmarks are flagged."""
+class ColourHead(ReadingHead):
+    """Whitening (presence, degree) from skin colour statistics."""
 
-    def __init__(self, outputs: int):
-        super().__init__()
-        self.norm = nn.BatchNorm1d(FEATURES, affine=False)
-        self.linear = nn.Linear(FEATURES, outputs)
+    size = FEATURES
 
-    def forward(self, images: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`images` (B, 3, H, W) in [0, 1], `landmarks` (B, 68, 2), NaN where no face was found ->
-        (logits (B, outputs), found (B,) bools)."""
-        found = torch.isfinite(landmarks).flatten(1).all(dim=1)
-        arrays = images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-        points = landmarks.detach().float().cpu().numpy()
-        rows = found.cpu()
-        read = [colour_features(a, p) if ok else np.zeros(FEATURES, np.float32) for a, p, ok in zip(arrays, points, rows.tolist())]
-        features = torch.from_numpy(np.stack(read))
-        if rows.any():
-            features = torch.where(rows[:, None], features, features[rows].mean(0))
-        return self.linear(self.norm(features.to(self.linear.weight))), found
+    def measure(self, images: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return per_face(images, landmarks, colour_features, FEATURES)

@@ -9,7 +9,8 @@ Evaluation section for the figures).
 from __future__ import annotations
 
 import torch
-from torch import nn
+
+from .reading_head import ReadingHead
 
 LANDMARKS = 68
 RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
@@ -26,19 +27,14 @@ def eye_frame(landmarks: torch.Tensor) -> torch.Tensor:
     return torch.stack([x * cos[:, None] + y * sin[:, None], y * cos[:, None] - x * sin[:, None]], dim=-1).flatten(1)
 
 
-class LandmarkHead(nn.Module):
-    """Presence logits of `outputs` retouch types from 68 landmarks; rows without landmarks (NaN) are flagged."""
+class LandmarkHead(ReadingHead):
+    """Warps (presence, degree) from the 68 landmarks in the eye frame."""
 
-    def __init__(self, outputs: int):
-        super().__init__()
-        self.norm = nn.BatchNorm1d(2 * LANDMARKS, affine=False)
-        self.linear = nn.Linear(2 * LANDMARKS, outputs)
+    size = 2 * LANDMARKS
 
-    def forward(self, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`landmarks` (B, 68, 2), NaN where no face was found -> (logits (B, outputs), found (B,) bools)."""
+    def measure(self, images: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         found = torch.isfinite(landmarks).flatten(1).all(dim=1)
         coords = eye_frame(torch.nan_to_num(landmarks.float()))
         if found.any():
             coords = torch.where(found[:, None], coords, coords[found].mean(0))
-        coords = coords.to(self.linear.weight.dtype)
-        return self.linear(self.norm(coords)), found
+        return coords, found

@@ -3,9 +3,11 @@
 A half-width ResNet-50 feeds a multi-granularity attention module (MAM) that pools every
 stage to its own grid, so fine early features keep spatial detail and late ones stay
 global. One head per retouch type gives a presence logit and a degree in [0, 1]. For the types in
-`shape_types`, presence is read from the face's 68 landmarks instead (`LandmarkHead`), and for those
-in `colour_types` from the skin's colour against the rest of the face (`ColourHead`), when the caller
-passes the landmarks (`landmarks`, from `find_landmarks`); without them, the image heads decide.
+`shape_types`, presence is read from the face's 68 landmarks instead (`LandmarkHead`), for those in
+`colour_types` from the skin's colour against the rest of the face (`ColourHead`), and for those in
+`texture_types` from the fine detail of each face region and the landmark layout (`TextureHead`),
+when the caller passes the landmarks (`landmarks`, from `find_landmarks`); without them, the image
+heads decide.
 """
 
 import math
@@ -24,17 +26,21 @@ from .colour_head import ColourHead
 from .landmark_head import LandmarkHead
 from .ops import highpass, to_signed
 from .resnet import ResNet
+from .texture_head import TextureHead
 
 
 @dataclass
 class RouterOutput(BaseOutput):
-    """Per-type scores, columns in `RETOUCH_TYPES` order, each (B, 4); `image_logits` are the image heads'
-    presence logits (equal to `logits` but where the landmark or colour head decided)."""
+    """Per-type scores, columns in `RETOUCH_TYPES` order, each (B, 4). `read` (bools) marks where a head that
+    reads landmarks decided (its types, on faces where dlib found the landmarks); there `logits` and `degrees`
+    are that head's, elsewhere the image heads' (`image_logits`, `image_degrees`)."""
 
     logits: torch.Tensor
     probabilities: torch.Tensor
     degrees: torch.Tensor
     image_logits: torch.Tensor
+    image_degrees: torch.Tensor
+    read: torch.Tensor
 
 
 class MultiGranularityFusion(nn.Module):
@@ -66,25 +72,34 @@ class Router(Model):
         highpass_gain: float = 0.0,
         shape_types: tuple[str, ...] = (),
         colour_types: tuple[str, ...] = (),
+        texture_types: tuple[str, ...] = (),
     ):
         super().__init__()
         self.shape_columns = [RETOUCH_TYPES.index(check_type(t)) for t in shape_types]
         self.colour_columns = [RETOUCH_TYPES.index(check_type(t)) for t in colour_types]
-        if set(self.shape_columns) & set(self.colour_columns):
-            raise ValueError("a retouch type can be in shape_types or colour_types, not both")
+        self.texture_columns = [RETOUCH_TYPES.index(check_type(t)) for t in texture_types]
+        if len(set(self.reader_columns)) < len(self.reader_columns):
+            raise ValueError("a retouch type can be in one of shape_types, colour_types and texture_types, not several")
         self.landmark_head = LandmarkHead(len(shape_types)) if shape_types else None
         self.colour_head = ColourHead(len(colour_types)) if colour_types else None
+        self.texture_head = TextureHead(len(texture_types)) if texture_types else None
         self.backbone = ResNet(tuple(stage_depths), base_width, in_channels=6 if highpass_gain > 0 else 3)
         self.mam = MultiGranularityFusion(self.backbone.stage_channels, tuple(pool_sizes), mam_width, fusion_width)
         self.heads = nn.ModuleList(nn.Linear(fusion_width, 2) for _ in RETOUCH_TYPES)
 
     @property
+    def reader_columns(self) -> list[int]:
+        """The columns decided by the heads that read landmarks (when they are found)."""
+        return self.shape_columns + self.colour_columns + self.texture_columns
+
+    @property
     def uses_landmarks(self) -> bool:
-        return self.landmark_head is not None or self.colour_head is not None
+        return bool(self.reader_columns)
 
     def _readers(self) -> list[tuple[list[int], nn.Module]]:
         """(columns, head) of the heads that read landmarks, each deciding its columns."""
-        return [(c, h) for c, h in ((self.shape_columns, self.landmark_head), (self.colour_columns, self.colour_head)) if h is not None]
+        heads = ((self.shape_columns, self.landmark_head), (self.colour_columns, self.colour_head), (self.texture_columns, self.texture_head))
+        return [(c, h) for c, h in heads if h is not None]
 
     def find_landmarks(self, images: torch.Tensor) -> torch.Tensor | None:
         """What `forward` takes as `landmarks` for these crops: dlib's, found on the crops themselves (as in
@@ -99,18 +114,23 @@ class Router(Model):
         fused = self.mam(self.backbone(x))
         scores = torch.stack([head(fused) for head in self.heads], dim=1)
         logits = image_logits = scores[..., 0]
+        degrees = image_degrees = torch.sigmoid(scores[..., 1])
+        read = torch.zeros_like(logits, dtype=torch.bool)
         if self.uses_landmarks and landmarks is not None:
-            landmarks, logits = landmarks.to(images.device), image_logits.clone()
+            landmarks, logits, degrees = landmarks.to(images.device), image_logits.clone(), image_degrees.clone()
             for columns, head in self._readers():
-                read, found = head(images, landmarks) if head is self.colour_head else head(landmarks)
-                logits[:, columns] = torch.where(found[:, None], read.to(logits.dtype), image_logits[:, columns])
-        return RouterOutput(logits, torch.sigmoid(logits), torch.sigmoid(scores[..., 1]), image_logits)
+                presence, degree, found = head(images, landmarks)
+                found = found.to(images.device)[:, None]
+                logits[:, columns] = torch.where(found, presence.to(logits.dtype), image_logits[:, columns])
+                degrees[:, columns] = torch.where(found, degree.to(degrees.dtype), image_degrees[:, columns])
+                read[:, columns] = found
+        return RouterOutput(logits, torch.sigmoid(logits), degrees, image_logits, image_degrees, read)
 
     @torch.no_grad()
     def move_thresholds(self, thresholds: Sequence[float]) -> None:
         """Make presence probability `thresholds[i]` of type i read as 0.5 from now on, by shifting
         that head's presence bias, so gating at 0.5 uses thresholds calibrated on validation faces.
-        For the `shape_types` and `colour_types`, the bias of the head that decides moves."""
+        For the types a head that reads landmarks decides, that head's bias moves."""
         deciders = {column: (head.linear.bias, i) for columns, head in self._readers() for i, column in enumerate(columns)}
         for column, (head, threshold) in enumerate(zip(self.heads, thresholds)):
             bias, index = deciders.get(column, (head.bias, 0))

@@ -1,9 +1,11 @@
 """The MoFRR pipeline: router, degree estimators, gated WaveFRR experts, shared expert, merger.
 
 Per aligned face crop, resized to `working_size` (aspect kept):
-1. the router gives each retouch type's presence probability (for its `shape_types` and
-   `colour_types`, from the crop's landmarks and the colours around them when dlib finds them);
-2. each type's degree estimator gives its degree (reported for every type, fed to its expert);
+1. the router gives each retouch type's presence probability (for its `shape_types`, `colour_types`
+   and `texture_types`, read from the crop's landmarks and the colours and texture around them when
+   dlib finds them);
+2. each type's degree (reported for every type, fed to its expert): where the router read the type
+   from the landmarks, its reading head's degree, else the type's degree estimator's;
 3. gating picks the experts: "hard" runs those with probability >= threshold (the others do
    not run at all); "soft" runs all four and weights each residual by its probability;
    `experts=[...]` runs exactly the listed ones at full weight (the router still reports);
@@ -182,9 +184,13 @@ class MoFRRPipeline(RestorationPipeline):
         options = routing_options(gating, threshold, experts)
         timings = timings or Timings(self.device)
         with timings.stage("router"):
-            probabilities = self.router(x, landmarks=self.router.find_landmarks(x)).probabilities.float()
+            routed = self.router(x, landmarks=self.router.find_landmarks(x))
+            probabilities = routed.probabilities.float()
         with timings.stage("degree"):
-            degrees = torch.stack([self.degree_estimator(t)(x).degree.float() for t in RETOUCH_TYPES], dim=1)
+            degrees = routed.degrees.float().clone()
+            for j, t in enumerate(RETOUCH_TYPES):
+                if not routed.read[:, j].all():
+                    degrees[:, j] = torch.where(routed.read[:, j], degrees[:, j], self.degree_estimator(t)(x).degree.float())
         weights = torch.ones_like(probabilities)
         if options["experts"] is not None:
             mask = torch.tensor([t in options["experts"] for t in RETOUCH_TYPES], device=x.device).expand_as(probabilities)

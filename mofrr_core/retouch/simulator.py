@@ -16,6 +16,9 @@ from .whitening import Whitening
 
 OPS: dict[str, RetouchOp] = {op.name: op for op in (Whitening(), Smoothing(), FaceSlimming(), EyeEnlargement())}
 
+# what `random_ops` draws besides a single named type
+KINDS = ("single", "mixed", "any", "evaluation")
+
 API_ORDERS = (
     ("smoothing", "whitening", "face_slimming", "eye_enlargement"),
     ("whitening", "smoothing", "eye_enlargement", "face_slimming"),
@@ -106,9 +109,10 @@ def retouch(
 
 def random_ops(rng: np.random.Generator, kind: str = "mixed", low: float = 10.0, high: float = 100.0) -> list[tuple[str, float]]:
     """Draw an op list: `kind` is a retouch type, "single" (one random type), "mixed" (2-4 in an
-    API order) or "any" (single or mixed, even odds)."""
-    if kind == "any":
-        kind = "single" if rng.random() < 0.5 else "mixed"
+    API order), "any" (single or mixed, even odds) or "evaluation" (single four times in five, as in
+    the evaluation set: each type alone, and mixed, once per face)."""
+    if kind in ("any", "evaluation"):
+        kind = "single" if rng.random() < (0.5 if kind == "any" else 0.8) else "mixed"
     if kind == "mixed":
         order = API_ORDERS[rng.integers(len(API_ORDERS))]
         chosen = set(rng.choice(RETOUCH_TYPES, size=int(rng.integers(2, 5)), replace=False))

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import MofrrError
+from ..retouch.simulator import KINDS
 from ..types import RETOUCH_TYPES
 
 STAGES = ("router", "degree", "expert", "shared_expert", "merger", "fmar", "hfdg", "baseline")
@@ -33,7 +34,8 @@ class StageSettings:
     merger's chance of also getting, per absent retouch type, that type's expert residual (a
     router's false positive), so it learns to hold back residuals that do not fit; `augment`:
     chance scale of the capture augmentation of training originals (`capture_augment`; 0: none,
-    validation never); `faces`: this stage's photo folders instead of the recipe's; `init`: a
+    validation never); `val_kind`: the retouch kind of the validation faces (default: the stage's own; the
+    router calibrates its thresholds on them, e.g. "evaluation"); `faces`: this stage's photo folders instead of the recipe's; `init`: a
     saved model folder (e.g. a bundled component) to fine-tune instead of starting fresh;
     `loss_weights` override the stage's default weights by loss name."""
 
@@ -50,6 +52,7 @@ class StageSettings:
     coarse: str = "original"
     false_routing: float = 0.0
     augment: float = 0.0
+    val_kind: str | None = None
     faces: list[str] | None = None
     init: str | None = None
     checkpoint_every: int = 50
@@ -82,6 +85,8 @@ class Recipe:
             raise MofrrError(f"recipe: unknown stage setting(s) {', '.join(unknown)} for {name}; known: {', '.join(sorted(known))}")
         if merged.get("coarse", "original") not in COARSE_INPUTS:
             raise MofrrError(f"recipe: coarse of {name} must be one of {', '.join(COARSE_INPUTS)}, got {merged['coarse']!r}")
+        if merged.get("val_kind") not in (None, *KINDS, *RETOUCH_TYPES):
+            raise MofrrError(f"recipe: val_kind of {name} must be a retouch type or one of {', '.join(KINDS)}, got {merged['val_kind']!r}")
         return StageSettings(**merged)
 
     @property

@@ -106,9 +106,15 @@ class Stage:
         return {self.score_name: float(torch.cat(gains).mean())}
 
 
+def _degree_l1(degrees: torch.Tensor, truth: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean absolute degree error where `weight` (presence) is 1."""
+    return ((degrees - truth).abs() * weight).sum() / weight.sum().clamp_min(1)
+
+
 class RouterStage(Stage):
-    """The router: image heads on every type; with `shape_types` / `colour_types`, its landmark / colour head
-    on those types too (landmarks found by dlib on each retouched crop, as the pipelines do)."""
+    """The router: image heads on every type; with `shape_types` / `colour_types` / `texture_types`, its
+    landmark / colour / texture head on those types too (landmarks found by dlib on each retouched crop, as the
+    pipelines do)."""
 
     component, score_name, crops = "router", "mean_f1", False
     loss_weights = {"presence": 1.0, "degree": 1.0, "landmarks": 1.0}
@@ -123,11 +129,13 @@ class RouterStage(Stage):
     def losses(self, model, batch, generator):
         out = self._route(model, batch)
         present = batch["presence"]
-        degree_error = (out.degrees - batch["degree"]).abs() * present
-        losses = {"presence": focal_bce(out.image_logits, present), "degree": degree_error.sum() / present.sum().clamp_min(1)}
+        losses = {"presence": focal_bce(out.image_logits, present), "degree": _degree_l1(out.image_degrees, batch["degree"], present)}
         if model.uses_landmarks:
-            columns = model.shape_columns + model.colour_columns
-            losses["landmarks"] = focal_bce(out.logits[:, columns], present[:, columns])
+            columns = model.reader_columns
+            read = present[:, columns] * out.read[:, columns]
+            losses["landmarks"] = focal_bce(out.logits[:, columns], present[:, columns]) + _degree_l1(
+                out.degrees[:, columns], batch["degree"][:, columns], read
+            )
         return losses
 
     @torch.no_grad()

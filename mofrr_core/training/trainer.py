@@ -94,14 +94,15 @@ class Trainer:
 
     def _datasets(self) -> tuple[Dataset, Dataset]:
         recipe, kind = self.recipe, self.stage.kind
+        val_kind = self.settings.val_kind or kind
         if recipe.pairs:
-            return tuple(PairFolder(recipe.pairs, recipe.size, kind, split) for split in ("train", "val"))
+            return PairFolder(recipe.pairs, recipe.size, kind, "train"), PairFolder(recipe.pairs, recipe.size, val_kind, "val")
         common = dict(
-            faces=self.settings.faces or recipe.faces, size=recipe.size, kind=kind, val_fraction=recipe.val_fraction,
+            faces=self.settings.faces or recipe.faces, size=recipe.size, val_fraction=recipe.val_fraction,
             cache=recipe.runs / "landmarks.json", progress=self.progress,
         )
-        train = RetouchPairs(seed=recipe.seed, split="train", augment=self.settings.augment, **common)
-        return train, RetouchPairs(seed=10_000 + recipe.seed, split="val", **common)
+        train = RetouchPairs(seed=recipe.seed, split="train", kind=kind, augment=self.settings.augment, **common)
+        return train, RetouchPairs(seed=10_000 + recipe.seed, split="val", kind=val_kind, **common)
 
     def _val_batches(self, val: Dataset, device: torch.device) -> list[dict]:
         count = min(self.settings.val_faces, len(val))

@@ -1,0 +1,83 @@
+"""The router's texture head: what each retouch does to the texture statistics, routing and training."""
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+from conftest import reading_router, route_three_ways, with_retouched  # noqa: E402
+from mofrr_core.configs import build_model  # noqa: E402
+from mofrr_core.models.texture_head import FEATURES, PER_REGION, REGIONS, texture_features  # noqa: E402
+from mofrr_core.retouch import retouch  # noqa: E402
+from mofrr_core.training import make_stages  # noqa: E402
+from mofrr_core.training.recipe import Recipe  # noqa: E402
+from mofrr_core.types import RETOUCH_TYPES  # noqa: E402
+
+TEXTURE_TYPES = ("smoothing", "face_slimming", "eye_enlargement")
+TEXTURE_COLUMNS = [RETOUCH_TYPES.index(t) for t in TEXTURE_TYPES]
+FINEST = 0  # log mean square of the finest difference-of-Gaussians band
+ACROSS = PER_REGION - 4  # log mean square of the step-1 second differences across the face
+
+
+def stat(features: np.ndarray, region: str, index: int) -> float:
+    return float(features[REGIONS.index(region) * PER_REGION + index])
+
+
+@pytest.fixture(scope="module")
+def crops(aligned):
+    """The real aligned crops, then each one smoothed."""
+    return with_retouched(aligned, {"smoothing": 80})
+
+
+def test_each_retouch_softens_its_own_region_and_not_the_others(aligned):
+    for crop, lm in aligned:
+        plain = texture_features(crop, lm)
+        assert plain.shape == (FEATURES,) and np.isfinite(plain).all()
+        smoothed = texture_features(retouch(crop, lm, {"smoothing": 80}, seed=0)[0], lm)
+        assert stat(smoothed, "skin", FINEST) < stat(plain, "skin", FINEST) - 1.0
+        assert abs(stat(smoothed, "top", FINEST) - stat(plain, "top", FINEST)) < 0.05
+        enlarged, record = retouch(crop, lm, {"eye_enlargement": 100}, seed=0)
+        enlarged = texture_features(enlarged, record.landmarks)
+        assert stat(enlarged, "eyes", FINEST) < stat(plain, "eyes", FINEST) - 0.3
+        slimmed, record = retouch(crop, lm, {"face_slimming": 100}, seed=0)
+        slimmed = texture_features(slimmed, record.landmarks)
+        assert stat(slimmed, "slim", ACROSS) < stat(plain, "slim", ACROSS) - 0.1
+        for retouched in (enlarged, slimmed):  # the warps do not reach the top of the crop
+            assert stat(retouched, "top", FINEST) == pytest.approx(stat(plain, "top", FINEST), abs=1e-4)
+
+
+def test_the_texture_head_decides_its_types_and_only_when_landmarks_are_found(crops):
+    router = reading_router(texture_types=TEXTURE_TYPES, colour_types=("whitening",))
+    plain, routed, missing = route_three_ways(router, crops)
+    assert torch.equal(routed.image_logits, plain.image_logits) and torch.equal(routed.image_degrees, plain.degrees)
+    assert (routed.logits != plain.logits).all() and routed.read.all() and not plain.read.any()
+    assert (routed.degrees[:, TEXTURE_COLUMNS] != plain.degrees[:, TEXTURE_COLUMNS]).all()
+    assert torch.equal(missing.logits[0], plain.logits[0]) and torch.equal(missing.logits[1:], routed.logits[1:])
+    assert torch.equal(missing.degrees[0], plain.degrees[0]) and not missing.read[0].any() and missing.read[1:].all()
+    with pytest.raises(ValueError, match="not several"):
+        build_model("router", "tiny", shape_types=("smoothing",), texture_types=("smoothing",))
+
+
+def test_router_training_reaches_the_texture_head_and_it_learns_smoothing_and_its_degree(crops):
+    stage = make_stages(Recipe(config="tiny"), "router")[0]
+    router = build_model("router", "tiny", texture_types=TEXTURE_TYPES).train()
+    half = len(crops) // 2
+    labels = torch.tensor([[0, 0, 0, 0]] * half + [[0, 1, 0, 0]] * half, dtype=torch.float32)
+    batch = {"retouched": crops, "presence": labels, "degree": 0.8 * labels}
+    head = router.texture_head
+    optimizer = torch.optim.Adam([{"params": head.linear.parameters()}, {"params": head.degree.parameters(), "lr": 2e-3}], lr=0.05)
+    first = None
+    for _ in range(30):
+        losses = stage.losses(router, batch, None)
+        optimizer.zero_grad()
+        losses["landmarks"].backward()
+        optimizer.step()
+        first = first if first is not None else head.degree.weight.grad.abs().sum()
+    assert set(losses) == {"presence", "degree", "landmarks"} and first > 0
+    smoothing = RETOUCH_TYPES.index("smoothing")
+    with torch.no_grad():
+        out = router.eval()(crops, landmarks=batch["landmarks"])
+        trained = router.train()(crops, landmarks=batch["landmarks"])  # standardised by this batch, as trained
+    assert out.probabilities[half:, smoothing].min() > out.probabilities[:half, smoothing].max()
+    assert (trained.degrees[half:, smoothing] - 0.8).abs().max() < 0.1
