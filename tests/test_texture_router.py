@@ -7,11 +7,16 @@ import torch
 torch.set_num_threads(1)
 
 from conftest import reading_router, route_three_ways, with_retouched  # noqa: E402
+from test_training import tiny_recipe  # noqa: E402
 from mofrr_core.configs import build_model  # noqa: E402
+from mofrr_core.faces import crop_landmarks  # noqa: E402
+from mofrr_core.models import Router  # noqa: E402
 from mofrr_core.models.texture_head import FEATURES, PER_REGION, REGIONS, texture_features  # noqa: E402
 from mofrr_core.retouch import retouch  # noqa: E402
-from mofrr_core.training import make_stages  # noqa: E402
+from mofrr_core.training import Trainer, load_recipe, make_stages  # noqa: E402
+from mofrr_core.training.reader_fit import fit_reading_heads, freeze_reading_heads  # noqa: E402
 from mofrr_core.training.recipe import Recipe  # noqa: E402
+from mofrr_core.weights import load_model  # noqa: E402
 from mofrr_core.types import RETOUCH_TYPES  # noqa: E402
 
 TEXTURE_TYPES = ("smoothing", "face_slimming", "eye_enlargement")
@@ -81,3 +86,52 @@ def test_router_training_reaches_the_texture_head_and_it_learns_smoothing_and_it
         trained = router.train()(crops, landmarks=batch["landmarks"])  # standardised by this batch, as trained
     assert out.probabilities[half:, smoothing].min() > out.probabilities[:half, smoothing].max()
     assert (trained.degrees[half:, smoothing] - 0.8).abs().max() < 0.1
+
+
+class Faces:
+    """Plain then smoothed crops as training items, the same in every epoch."""
+
+    def __init__(self, crops):
+        half = len(crops) // 2
+        self.items = [
+            {"retouched": image, "presence": torch.tensor([0.0, float(i >= half), 0, 0]), "degree": torch.tensor([0.0, 0.8 * (i >= half), 0, 0])}
+            for i, image in enumerate(crops)
+        ]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, key):
+        return self.items[key[1]]
+
+
+def test_reading_heads_fitted_exactly_read_their_training_faces_and_then_stay_as_they_are(crops):
+    router = build_model("router", "tiny", texture_types=TEXTURE_TYPES).eval()
+    fit_reading_heads(router, Faces(crops), count=len(crops), progress=False)
+    head = router.texture_head
+    measured, _ = head.measure(crops, crop_landmarks(crops))
+    assert torch.allclose(head.norm.running_mean, measured.mean(0), atol=1e-4)
+    smoothing, half = RETOUCH_TYPES.index("smoothing"), len(crops) // 2
+    with torch.no_grad():
+        out = router(crops, landmarks=crop_landmarks(crops))
+    assert out.probabilities[half:, smoothing].min() > 0.5 > out.probabilities[:half, smoothing].max()
+    assert (out.degrees[half:, smoothing] - 0.8).abs().max() < 0.05
+    freeze_reading_heads(router)
+    before = {k: v.clone() for k, v in head.state_dict().items() if not k.endswith("num_batches_tracked")}
+    router.train()(crops, landmarks=crop_landmarks(crops))
+    assert not any(p.requires_grad for p in head.parameters())
+    assert all(torch.equal(v, head.state_dict()[k]) for k, v in before.items())
+
+
+def test_the_router_stage_fits_its_reading_heads_and_keeps_them(tmp_path):
+    start = tmp_path / "start"
+    reading_router(texture_types=TEXTURE_TYPES).save_pretrained(start)
+    recipe = load_recipe(tiny_recipe(tmp_path, size=256, stages={"router": {"init": str(start), "reader_fit": 6}}))
+    trainer = Trainer(make_stages(recipe, "router")[0], recipe, progress=False)
+    trainer.run()
+    expected = reading_router(texture_types=TEXTURE_TYPES)
+    fit_reading_heads(expected, trainer._datasets()[0], 6, progress=False)
+    trained = load_model(trainer.folder / "best", Router).texture_head
+    assert torch.equal(trained.norm.running_mean, expected.texture_head.norm.running_mean)
+    assert torch.allclose(trained.degree.weight, expected.texture_head.degree.weight)
+    assert torch.allclose(trained.linear.weight, expected.texture_head.linear.weight)  # calibration moves only the bias

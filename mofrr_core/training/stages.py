@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset
 
 from ..configs import build_model, model_class
 from ..diffusion import training_step
@@ -23,6 +24,7 @@ from ..types import RETOUCH_TYPES, check_type, level_to_degree
 from ..wavelets import HaarPyramid
 from ..weights import load_model
 from .losses import focal_bce, photo_loss, total_variation
+from .reader_fit import fit_reading_heads, freeze_reading_heads
 from .recipe import PER_TYPE_STAGES, Recipe, StageSettings
 
 Batch = dict[str, torch.Tensor]
@@ -87,6 +89,9 @@ class Stage:
     def prepare(self, model: Model, device: torch.device) -> None:
         """Load what the stage needs besides `model`, the one it trains (frozen models), once."""
 
+    def start(self, model: Model, train: Dataset, fresh: bool, progress: bool = True) -> None:
+        """What the stage does to `model` with its training data before the first step (`fresh`) or on resuming."""
+
     def train_batch(self, batch: Batch, generator: torch.Generator) -> Batch:
         return random_crop(batch, self.settings.crop if self.crops else None, generator)
 
@@ -126,11 +131,19 @@ class RouterStage(Stage):
             batch["landmarks"] = model.find_landmarks(batch["retouched"])
         return model(batch["retouched"], landmarks=batch["landmarks"])
 
+    def start(self, model, train, fresh, progress=True):
+        """With `reader_fit`, the reading heads are fitted exactly to that many training faces, then frozen."""
+        if self.settings.reader_fit and model.uses_landmarks:
+            if fresh:
+                fit_reading_heads(model, train, self.settings.reader_fit, progress=progress)
+            freeze_reading_heads(model)
+
     def losses(self, model, batch, generator):
-        out = self._route(model, batch)
+        fitted = bool(self.settings.reader_fit)
+        out = model(batch["retouched"]) if fitted else self._route(model, batch)
         present = batch["presence"]
         losses = {"presence": focal_bce(out.image_logits, present), "degree": _degree_l1(out.image_degrees, batch["degree"], present)}
-        if model.uses_landmarks:
+        if model.uses_landmarks and not fitted:
             columns = model.reader_columns
             read = present[:, columns] * out.read[:, columns]
             losses["landmarks"] = focal_bce(out.logits[:, columns], present[:, columns]) + _degree_l1(

@@ -165,6 +165,7 @@ class Trainer:
         if start >= settings.steps:
             return TrainResult(self.folder, start, float(info["best_score"]), last)
         train, val = self._datasets()
+        self.stage.start(raw, train, fresh=start == 0, progress=self.progress and acc.is_main_process)
         val_batches = self._val_batches(val, device)
         end = settings.steps if self.max_steps is None else min(settings.steps, start + self.max_steps)
         batches = StepBatches(len(train), settings.batch_size, seed, start, end, acc.process_index, acc.num_processes)
