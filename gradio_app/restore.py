@@ -33,7 +33,7 @@ def _numbers(values: dict[str, float]) -> str:
 
 
 def face_rows(result: RestorationResult) -> list[list]:
-    """One table row per face: where it is, which experts ran, the router's and the degree estimators' numbers."""
+    """One table row per face: where it is, which experts ran, the router's probabilities and the degrees."""
     return [
         [i, "aligned input" if face.box is None else ", ".join(f"{v:.0f}" for v in face.box), ", ".join(face.active) or "-",
          _numbers(face.routing), _numbers(face.degrees)]

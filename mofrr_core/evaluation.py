@@ -4,7 +4,7 @@ From each photo of a face folder (default: the shared `val/`), one aligned crop 
 versions of it: one per retouch type alone and one mixed, drawn with a fixed seed and saved
 as 8-bit like any real photo. Each method restores every version; per group (type or mixed)
 the report gives PSNR, SSIM and the dlib identity distance to the original, and for MoFRR the
-router's precision, recall and F1 per type and the degree estimators' mean absolute error.
+router's precision, recall and F1 per type and the mean absolute error of its degrees.
 The optional method "mofrr_oracle" runs MoFRR with the experts of the types truly applied
 instead of the router's choice, which separates router errors from what the experts can do.
 """

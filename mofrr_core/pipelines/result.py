@@ -16,7 +16,8 @@ class FaceResult:
 
     `box`: (x0, y0, x1, y1) in photo pixels, None for an aligned input. `routing`: router
     presence probability per retouch type; `active`: the experts that ran; `degrees`: the
-    degree estimators' degree in [0, 1] per type (all three empty for FRRffusion).
+    degree in [0, 1] per type, the router's reading head's where one read the face, else the
+    degree estimator's (all three empty for FRRffusion).
     `expert_outputs`: what each network produced, by retouch type, "shared" or "fmar", as crops
     of the input crop's size. `input_crop` / `restored_crop`: the aligned crop before and after
     (H x W x 3 float32 in [0, 1]). `alignment`: the photo -> crop transform (None when aligned).
