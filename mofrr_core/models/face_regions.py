@@ -85,7 +85,9 @@ def per_face(
     arrays = images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     points = landmarks.detach().float().cpu().numpy()
     rows = [read(a, p) if ok else np.zeros(size, np.float32) for a, p, ok in zip(arrays, points, found.tolist())]
-    features = torch.from_numpy(np.stack(rows))
-    if found.any():
-        features = torch.where(found[:, None], features, features[found].mean(0))
-    return features, found
+    return fill_missing(torch.from_numpy(np.stack(rows)), found), found
+
+
+def fill_missing(features: torch.Tensor, found: torch.Tensor) -> torch.Tensor:
+    """(B, size) features with the rows of faces not found replaced by the mean of those found."""
+    return torch.where(found[:, None], features, features[found].mean(0)) if found.any() else features

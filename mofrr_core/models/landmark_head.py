@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from .face_regions import fill_missing
 from .reading_head import ReadingHead
 
 LANDMARKS = 68
@@ -34,7 +35,4 @@ class LandmarkHead(ReadingHead):
 
     def measure(self, images: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         found = torch.isfinite(landmarks).flatten(1).all(dim=1)
-        coords = eye_frame(torch.nan_to_num(landmarks.float()))
-        if found.any():
-            coords = torch.where(found[:, None], coords, coords[found].mean(0))
-        return coords, found
+        return fill_missing(eye_frame(torch.nan_to_num(landmarks.float())), found), found

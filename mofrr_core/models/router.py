@@ -96,7 +96,7 @@ class Router(Model):
     def uses_landmarks(self) -> bool:
         return bool(self.reader_columns)
 
-    def _readers(self) -> list[tuple[list[int], nn.Module]]:
+    def readers(self) -> list[tuple[list[int], nn.Module]]:
         """(columns, head) of the heads that read landmarks, each deciding its columns."""
         heads = ((self.shape_columns, self.landmark_head), (self.colour_columns, self.colour_head), (self.texture_columns, self.texture_head))
         return [(c, h) for c, h in heads if h is not None]
@@ -118,7 +118,7 @@ class Router(Model):
         read = torch.zeros_like(logits, dtype=torch.bool)
         if self.uses_landmarks and landmarks is not None:
             landmarks, logits, degrees = landmarks.to(images.device), image_logits.clone(), image_degrees.clone()
-            for columns, head in self._readers():
+            for columns, head in self.readers():
                 presence, degree, found = head(images, landmarks)
                 found = found.to(images.device)[:, None]
                 logits[:, columns] = torch.where(found, presence.to(logits.dtype), image_logits[:, columns])
@@ -131,7 +131,7 @@ class Router(Model):
         """Make presence probability `thresholds[i]` of type i read as 0.5 from now on, by shifting
         that head's presence bias, so gating at 0.5 uses thresholds calibrated on validation faces.
         For the types a head that reads landmarks decides, that head's bias moves."""
-        deciders = {column: (head.linear.bias, i) for columns, head in self._readers() for i, column in enumerate(columns)}
+        deciders = {column: (head.linear.bias, i) for columns, head in self.readers() for i, column in enumerate(columns)}
         for column, (head, threshold) in enumerate(zip(self.heads, thresholds)):
             bias, index = deciders.get(column, (head.bias, 0))
             bias[index] -= math.log(float(threshold) / (1 - float(threshold)))

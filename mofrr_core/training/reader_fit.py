@@ -35,12 +35,12 @@ def measure_faces(router: Router, dataset: Dataset, count: int, batch_size: int 
     """The reading heads' measurements of `count` training faces (items (epoch, i), epoch after epoch):
     {"presence": (N, 4), "degree": (N, 4), "features": one (N, size) tensor per head, "found": (N,) bools}."""
     keys = [(k // len(dataset), k % len(dataset)) for k in range(count)]
-    parts: dict[str, list] = {"presence": [], "degree": [], "found": [], "features": [[] for _ in router._readers()]}
+    parts: dict[str, list] = {"presence": [], "degree": [], "found": [], "features": [[] for _ in router.readers()]}
     for start in tqdm(range(0, count, batch_size), desc="reading heads: measuring", unit="batch", disable=not progress):
         items = [dataset[key] for key in keys[start : start + batch_size]]
         images = torch.stack([item["retouched"] for item in items])
         landmarks = router.find_landmarks(images)
-        for store, (_, head) in zip(parts["features"], router._readers()):
+        for store, (_, head) in zip(parts["features"], router.readers()):
             store.append(head.measure(images, landmarks)[0].float())
         parts["found"].append(torch.isfinite(landmarks).flatten(1).all(dim=1).cpu())
         parts["presence"].append(torch.stack([item["presence"] for item in items]))
@@ -75,12 +75,12 @@ def fit_reading_heads(router: Router, dataset: Dataset, count: int, progress: bo
     """Measure `count` training faces and fit every reading head of `router` to the types it decides."""
     measured = measure_faces(router, dataset, count, progress=progress)
     found = measured["found"]
-    for features, (columns, head) in zip(measured["features"], router._readers()):
+    for features, (columns, head) in zip(measured["features"], router.readers()):
         fit_head(head, features[found], measured["presence"][found][:, columns], measured["degree"][found][:, columns])
 
 
 def freeze_reading_heads(router: Router) -> None:
     """Keep the reading heads as they are while the rest trains: no gradients, no running-statistics updates."""
-    for _, head in router._readers():
+    for _, head in router.readers():
         head.requires_grad_(False)
         head.norm.momentum = 0.0
