@@ -12,7 +12,7 @@ import copy
 
 import torch
 
-from .models import FMAR, HFDG, DegreeEstimator, Merger, RegressionBaseline, Router, SharedExpert, WaveFRRExpert
+from .models import FMAR, HFDG, DegreeEstimator, Merger, RegressionBaseline, Router, SharedExpert, Unsmooth, Unwarp, WaveFRRExpert
 from .models.base import Model
 from .types import RETOUCH_TYPES
 
@@ -22,6 +22,8 @@ MODEL_CLASSES: dict[str, type[Model]] = {
     "wavefrr": WaveFRRExpert,
     "shared_expert": SharedExpert,
     "merger": Merger,
+    "unwarp": Unwarp,
+    "unsmooth": Unsmooth,
     "fmar": FMAR,
     "hfdg": HFDG,
 }
@@ -51,6 +53,8 @@ CONFIGS: dict[str, dict[str, dict]] = {
         ),
         "shared_expert": dict(unet=_unet((64, 128, 192, 256), 2, (2,), 32, 8), sample_size=256, **_PAPER_PREDICTION),
         "merger": dict(block_out_channels=(64, 128, 256, 512, 1024), norm_num_groups=32),
+        "unwarp": dict(grid=48),
+        "unsmooth": dict(grid=32),
         "fmar": dict(
             unet=_unet((128, 128, 256, 256, 512, 512), 2, (4, 5), 32, 64), sample_size=256, **_PAPER_PREDICTION
         ),
@@ -69,6 +73,9 @@ CONFIGS: dict[str, dict[str, dict]] = {
         ),
         "shared_expert": dict(unet=_unet((16, 32, 64, 128), 1, (3,), 8, 32), sample_size=128, **_RESIDUAL_PREDICTION),
         "merger": dict(block_out_channels=(16, 32, 64, 128, 256), norm_num_groups=8),
+        # the lite router's face slimming read is not reliable enough to act on (README, Evaluation)
+        "unwarp": dict(grid=48, routed_types=("eye_enlargement",)),
+        "unsmooth": dict(grid=32, blur=0.04),
         "fmar": dict(unet=_unet((32, 64, 128, 128), 1, (2, 3), 8, 32), sample_size=64, **_RESIDUAL_PREDICTION),
         "hfdg": dict(
             upscale=4, embed_dim=48, depths=(4, 4, 4), num_heads=3, window_size=8, mlp_ratio=2.0,
@@ -82,6 +89,8 @@ CONFIGS: dict[str, dict[str, dict]] = {
         "wavefrr": dict(unet=_unet((8, 16), 1, (1,), 4, 8), idem_hidden=4, hfcam_channels=8, **_RESIDUAL_PREDICTION),
         "shared_expert": dict(unet=_unet((8, 16), 1, (1,), 4, 8), sample_size=32, **_RESIDUAL_PREDICTION),
         "merger": dict(block_out_channels=(8, 16, 32), norm_num_groups=4),
+        "unwarp": dict(grid=8),
+        "unsmooth": dict(grid=8, knots=2),
         "fmar": dict(unet=_unet((8, 16), 1, (1,), 4, 8), sample_size=32, **_RESIDUAL_PREDICTION),
         "hfdg": dict(
             upscale=4, embed_dim=8, depths=(2,), num_heads=2, window_size=4, mlp_ratio=2.0,

@@ -9,7 +9,7 @@ from .api import V3, ComfyExtension
 from .faces import DetectAlignFaces, PasteFacesBack
 from .frrffusion_stages import FRRffusionCoarse, FRRffusionFine
 from .loaders import LoadFRRffusionComponent, LoadFRRffusionPipeline, LoadMoFRRComponent, LoadMoFRRPipeline
-from .mofrr_stages import Merger, Router, SharedExpert, WaveFRRExpert
+from .mofrr_stages import Merger, Router, SharedExpert, Unsmooth, Unwarp, WaveFRRExpert
 from .restore import MoFRRRestore
 from .retouch import RetouchReport, RetouchSimulator
 
@@ -21,6 +21,8 @@ NODES = [
     DetectAlignFaces,
     PasteFacesBack,
     Router,
+    Unsmooth,
+    Unwarp,
     WaveFRRExpert,
     SharedExpert,
     Merger,

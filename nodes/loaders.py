@@ -11,7 +11,8 @@ from .links import FRRffusionPipelineLink, MoFRRPipelineLink
 CATEGORY = "mofrr/loaders"
 # component folders of each pipeline (as `save_pretrained` names them)
 COMPONENTS = {
-    "mofrr": ["router", *(f"degree_{t}" for t in RETOUCH_TYPES), *(f"wavefrr_{t}" for t in RETOUCH_TYPES), "shared_expert", "merger"],
+    "mofrr": ["router", *(f"degree_{t}" for t in RETOUCH_TYPES), *(f"wavefrr_{t}" for t in RETOUCH_TYPES), "shared_expert", "merger", "unwarp",
+              "unsmooth"],
     "frrffusion": ["fmar", "hfdg"],
 }
 PIPELINES = {"mofrr": ("MoFRRPipeline", MoFRRPipelineLink), "frrffusion": ("FRRffusionPipeline", FRRffusionPipelineLink)}

@@ -1,8 +1,9 @@
-"""MoFRR stage nodes on aligned crops: router, one WaveFRR expert, the shared expert, the merger.
+"""MoFRR stage nodes on aligned crops: router, unsmooth, unwarp, one WaveFRR expert, the shared expert, the merger.
 
-Chained, they compute exactly what the one-node restore computes for the same crops, steps and
-seed (each crop is seeded as the face of its batch row): the expert links carry each expert's
-output at the working size, and only the merger's result is carried back to the crops' size.
+Chained (unwarp on unsmooth's image, the experts and the merger on unwarp's), they compute exactly what the one-node
+restore computes for the same 256 crops, steps and seed (each crop is seeded as the face of its
+batch row): the expert links carry each expert's output at the working size, and only the
+merger's result is carried back to the crops' size.
 """
 
 from __future__ import annotations
@@ -49,6 +50,49 @@ class Router(io.ComfyNode):
         routing = pipeline.route(x, gating, threshold, widgets.experts_option(experts))
         faces = [vars(routing.face(i)) for i in range(len(routing))]
         return io.NodeOutput(routing, faces_text(faces, "crop"))
+
+
+class _Inverse:
+    """Mixin of the stages that undo the retouches chosen by the routing along the crops' landmarks: `key` names
+    the pipeline's model, `about` the node (id, display name, description)."""
+
+    key = ""
+    about = ("", "", "")
+
+    @classmethod
+    def define_schema(cls):
+        node_id, display_name, description = cls.about
+        return io.Schema(
+            node_id=node_id,
+            display_name=display_name,
+            category=CATEGORY,
+            description=description,
+            inputs=[MoFRRPipelineLink.Input("pipeline"), io.Image.Input("crops"), RoutingLink.Input("routing")],
+            outputs=[io.Image.Output("image", display_name="image")],
+        )
+
+    @classmethod
+    def execute(cls, pipeline, crops, routing) -> io.NodeOutput:
+        from . import runtime
+
+        rgb, x = runtime.crops_in(pipeline, crops)
+        runtime.same_batch(len(x), len(routing), "routing")
+        return io.NodeOutput(runtime.crops_out(rgb, x, pipeline.run_inverse(cls.key, x, routing)))
+
+
+class Unsmooth(_Inverse, io.ComfyNode):
+    key = "unsmooth"
+    about = ("MofrrUnsmooth", "MoFRR unsmooth",
+             "Scales the fine detail left in the skin of the crops the router found smoothed back up, at their estimated "
+             "degree; other crops pass through unchanged. Run unwarp on its image.")
+
+
+class Unwarp(_Inverse, io.ComfyNode):
+    key = "unwarp"
+    about = ("MofrrUnwarp", "MoFRR unwarp",
+             "Moves the pixels of the warps the router found (eye enlargement; face slimming where named in experts) back "
+             "where they were, at their estimated degree; other crops pass through unchanged. Run the experts and the "
+             "merger on its image.")
 
 
 class WaveFRRExpert(io.ComfyNode):

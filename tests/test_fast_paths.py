@@ -183,7 +183,7 @@ def test_bench_quick_measures_both_paths(tmp_path, capsys):
     for row in rows.values():
         assert row["config"] == "tiny" and row["max_diff"] < 1e-3 and row["speedup"] > 0
         assert row["fast"]["peak_mb"] > 50 and row["fast"]["median"] > 0 and row["faces_per_second"] > 0
-    assert {"router", "degree", "experts", "shared_expert", "merger"} <= set(rows["mofrr"]["fast"]["stages"])
+    assert {"router", "degree", "unsmooth", "unwarp", "experts", "shared_expert", "merger"} <= set(rows["mofrr"]["fast"]["stages"])
     assert {"fmar", "hfdg"} <= set(rows["frrffusion"]["fast"]["stages"])
     assert "| mofrr | tiny | 64 | 1 | 1 | cpu |" in capsys.readouterr().out
 

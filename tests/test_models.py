@@ -56,6 +56,9 @@ def run(component, model, x, steps=2):
         return model(x, residuals, x * 0.05)
     if component == "hfdg":
         return model(resize(x, (x.shape[-2] // 4, x.shape[-1] // 4)), x)
+    if component in ("unwarp", "unsmooth"):  # landmarks scattered over the image: frames of every size and angle
+        landmarks = torch.rand(len(x), 68, 2, generator=torch.Generator().manual_seed(2)) * torch.tensor(x.shape[:-3:-1])
+        return model(x, landmarks, torch.full((len(x), len(model.retouch_types)), 0.7))
     raise AssertionError(component)
 
 

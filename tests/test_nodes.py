@@ -87,7 +87,7 @@ def faces(image):
 
 
 def test_every_node_is_listed_with_a_category_and_typed_io():
-    assert len(NODES) == 15 and set(NODES) == set(PACK.NODE_DISPLAY_NAME_MAPPINGS)
+    assert len(NODES) == 17 and set(NODES) == set(PACK.NODE_DISPLAY_NAME_MAPPINGS)
     for node_id, node in NODES.items():
         schema = node.GET_SCHEMA()
         assert node_id.startswith("Mofrr") and node.CATEGORY.startswith("mofrr/") and schema.description
@@ -198,15 +198,20 @@ def test_router_reports_probabilities_degrees_and_experts(mofrr, faces):
 
 
 def test_stage_graph_equals_the_one_node_restore(mofrr, image, faces):
-    """detect -> router -> 4 experts + shared -> merger -> paste back is exactly MoFRR restore."""
+    """detect -> router -> unsmooth -> unwarp -> 4 experts + shared -> merger -> paste back is exactly MoFRR restore
+    where the crops are at the working size (unsmooth's and unwarp's images are crops, as the bundled lite's 256)."""
     crops, alignment = faces
+    mofrr = type(mofrr)(**mofrr.components, working_size=crops.shape[1])
     routing, _ = run("MofrrRouter", pipeline=mofrr, crops=crops, gating="soft", threshold=0.5, experts="")
-    _, shared = run("MofrrSharedExpert", pipeline=mofrr, crops=crops, steps=STEPS, seed=3)
+    (unsmoothed,) = run("MofrrUnsmooth", pipeline=mofrr, crops=crops, routing=routing)
+    (unwarped,) = run("MofrrUnwarp", pipeline=mofrr, crops=unsmoothed, routing=routing)
+    assert not torch.equal(unsmoothed, crops) and not torch.equal(unwarped, unsmoothed)  # soft gating: every type at its degree times its probability
+    _, shared = run("MofrrSharedExpert", pipeline=mofrr, crops=unwarped, steps=STEPS, seed=3)
     experts = {  # any socket order
-        f"expert_{k + 1}": run("MofrrWaveFRRExpert", pipeline=mofrr, crops=crops, routing=routing, retouch_type=t, steps=STEPS, seed=3)[1]
+        f"expert_{k + 1}": run("MofrrWaveFRRExpert", pipeline=mofrr, crops=unwarped, routing=routing, retouch_type=t, steps=STEPS, seed=3)[1]
         for k, t in enumerate(reversed(RETOUCH_TYPES))
     }
-    (restored,) = run("MofrrMerger", pipeline=mofrr, crops=crops, routing=routing, shared=shared, **experts)
+    (restored,) = run("MofrrMerger", pipeline=mofrr, crops=unwarped, routing=routing, shared=shared, **experts)
     (photo,) = run("MofrrPasteFacesBack", image=image, crops=restored, face_alignment=alignment, feather=0.06)
     whole, report = run("MofrrRestore", pipeline=mofrr, image=image, steps=STEPS, seed=3, gating="soft", threshold=0.5, experts="", aligned=False, size=256)
     assert photo.shape == whole.shape == image.shape and torch.equal(photo, whole)
@@ -372,6 +377,8 @@ def image_inputs(mofrr, frr, image, faces) -> dict[str, tuple[str, str, Callable
         "paste.image": ("MofrrPasteFacesBack", "image", lambda x: dict(image=x, crops=crops, face_alignment=alignment, feather=0.06)),
         "paste.crops": ("MofrrPasteFacesBack", "crops", lambda x: dict(image=image, crops=x, face_alignment=alignment, feather=0.06)),
         "router.crops": ("MofrrRouter", "crops", lambda x: dict(pipeline=mofrr, crops=x, **gating)),
+        "unsmooth.crops": ("MofrrUnsmooth", "crops", lambda x: dict(pipeline=mofrr, crops=x, routing=routing)),
+        "unwarp.crops": ("MofrrUnwarp", "crops", lambda x: dict(pipeline=mofrr, crops=x, routing=routing)),
         "expert.crops": ("MofrrWaveFRRExpert", "crops",
                          lambda x: dict(pipeline=mofrr, crops=x, routing=routing, retouch_type="whitening", steps=1, seed=0)),
         "shared.crops": ("MofrrSharedExpert", "crops", lambda x: dict(pipeline=mofrr, crops=x, steps=1, seed=0)),

@@ -22,7 +22,7 @@ import bad_inputs
 from test_models import randomise_ as randomise_model_
 
 STEPS = 2
-MOFRR_STAGES = {"detect_align", "router", "degree", "experts", "shared_expert", "merger", "paste_back", "total"}
+MOFRR_STAGES = {"detect_align", "router", "degree", "unsmooth", "unwarp", "experts", "shared_expert", "merger", "paste_back", "total"}
 FRR_STAGES = {"detect_align", "fmar", "hfdg", "paste_back", "total"}
 
 

@@ -126,7 +126,7 @@ def test_reading_heads_fitted_exactly_read_their_training_faces_and_then_stay_as
 def test_the_router_stage_fits_its_reading_heads_and_keeps_them(tmp_path):
     start = tmp_path / "start"
     reading_router(texture_types=TEXTURE_TYPES).save_pretrained(start)
-    recipe = load_recipe(tiny_recipe(tmp_path, size=256, stages={"router": {"init": str(start), "reader_fit": 6}}))
+    recipe = load_recipe(tiny_recipe(tmp_path, size=256, stages={"router": {"init": str(start), "exact_fit": 6}}))
     trainer = Trainer(make_stages(recipe, "router")[0], recipe, progress=False)
     trainer.run()
     expected = reading_router(texture_types=TEXTURE_TYPES)

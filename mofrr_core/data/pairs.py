@@ -29,7 +29,8 @@ class RetouchPairs(Dataset):
     "any" (see `random_ops`). `dataset[i]` draws the retouch of the current epoch (`set_epoch`);
     `dataset[(epoch, i)]` that of any epoch, so samplers can resume anywhere. Items are dicts of
     tensors: `retouched` and `original` (3, N, N) in [0, 1], `presence` (4,), `degree` (4,)
-    in [0, 1], `level` (4,) and `flow` (2, N, N), with retouched(x) = original(x + flow(x)).
+    in [0, 1], `level` (4,), `flow` (2, N, N), with retouched(x) = original(x + flow(x)), and
+    `retouched_landmarks` (68, 2), the crop's landmarks where the warps moved them.
     `augment` > 0 passes each original through `capture_augment` with that chance scale first.
     """
 
@@ -92,4 +93,5 @@ class RetouchPairs(Dataset):
             "degree": torch.from_numpy(strengths / 100.0),
             "level": torch.tensor([record.levels()[t] for t in RETOUCH_TYPES]),
             "flow": _chw(flow.astype(np.float32)),
+            "retouched_landmarks": torch.from_numpy(record.landmarks.astype(np.float32)),
         }

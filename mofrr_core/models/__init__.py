@@ -1,4 +1,4 @@
-"""The networks of MoFRR (router, degree estimators, WaveFRR experts, shared expert, merger)
+"""The networks of MoFRR (router, degree estimators, unwarp, unsmooth, WaveFRR experts, shared expert, merger)
 and FRRffusion (FMAR, HFDG), as diffusers ModelMixin/ConfigMixin models."""
 
 from .baseline import RegressionBaseline
@@ -8,6 +8,8 @@ from .hfdg import HFDG
 from .merger import Merger
 from .router import Router, RouterOutput
 from .shared_expert import SharedExpert
+from .unsmooth import Unsmooth
+from .unwarp import Unwarp
 from .wavefrr import WaveCondition, WaveFRRExpert, WaveFRROutput
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "Router",
     "RouterOutput",
     "SharedExpert",
+    "Unsmooth",
+    "Unwarp",
     "WaveCondition",
     "WaveFRRExpert",
     "WaveFRROutput",

@@ -1,4 +1,4 @@
-"""The MoFRR pipeline: router, degree estimators, gated WaveFRR experts, shared expert, merger.
+"""The MoFRR pipeline: router, degree estimators, unsmooth and unwarp, gated WaveFRR experts, shared expert, merger.
 
 Per aligned face crop, resized to `working_size` (aspect kept):
 1. the router gives each retouch type's presence probability (for its `shape_types`, `colour_types`
@@ -9,9 +9,14 @@ Per aligned face crop, resized to `working_size` (aspect kept):
 3. gating picks the experts: "hard" runs those with probability >= threshold (the others do
    not run at all); "soft" runs all four and weights each residual by its probability;
    `experts=[...]` runs exactly the listed ones at full weight (the router still reports);
-4. every chosen WaveFRR expert restores the crop (DDIM, `steps` steps, IDEM at every step), and
-   the shared expert always does;
-5. the merger fuses [crop, per-type residuals (zeros for experts that did not run), shared
+4. unsmooth scales the fine detail left in the skin back up where smoothing was chosen, and unwarp
+   moves the pixels of the chosen warps (face slimming, eye enlargement) back, each by templates
+   placed on the crop's landmarks at the chosen degrees (times their weight); chosen by the
+   router, only the types it reads reliably enough (their `routed_types`: smoothing and eye
+   enlargement in the bundled weights), named in `experts`, all;
+5. every chosen WaveFRR expert restores that crop (DDIM, `steps` steps, IDEM at every step),
+   and the shared expert always does;
+6. the merger fuses [crop, per-type residuals (zeros for experts that did not run), shared
    residual] into the restored crop, whose residual over the working-size input is carried
    back to the crop's own size.
 """
@@ -23,7 +28,8 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import MofrrError
-from ..models import DegreeEstimator, Merger, Router, SharedExpert, WaveFRRExpert
+from ..faces import crop_landmarks
+from ..models import DegreeEstimator, Merger, Router, SharedExpert, Unsmooth, Unwarp, WaveFRRExpert
 from ..types import RETOUCH_TYPES, check_type
 from .common import Callback, FaceInfo, Plan, RestorationPipeline, Sampler, Timings
 from .fast_paths import inference, sampling_pool
@@ -32,6 +38,8 @@ GATINGS = ("hard", "soft")
 # working size (side of the square the networks see) of each named configuration
 WORKING_SIZES = {"paper": 512, "lite": 256, "tiny": 64}
 SHARED_STREAM = len(RETOUCH_TYPES)
+# the models that undo retouches along landmark frames, in the order they run
+INVERSES = ("unsmooth", "unwarp")
 
 
 def parse_experts(experts) -> list[str] | None:
@@ -60,7 +68,8 @@ class Routing:
     """The router's and degree estimators' verdict on a batch and the gating decision (columns in RETOUCH_TYPES order).
 
     `probabilities`, `degrees`, `weights`: (B, 4) floats; `mask`: (B, 4) bools, which expert runs on
-    which row; `weights`: each expert residual's weight in the merge; `options`: the gating options.
+    which row; `weights`: each expert residual's weight in the merge; `options`: the gating options;
+    `landmarks`: (B, 68, 2) in the crops' pixels, NaN where dlib found no face (None: the router reads none).
     """
 
     probabilities: torch.Tensor
@@ -68,6 +77,12 @@ class Routing:
     mask: torch.Tensor
     weights: torch.Tensor
     options: dict
+    landmarks: torch.Tensor | None
+
+    def amounts(self, types) -> torch.Tensor:
+        """(B, len(types)): the degree each row is restored at for these types, 0 where their expert does not run."""
+        columns = [RETOUCH_TYPES.index(t) for t in types]
+        return (self.degrees * self.mask * self.weights)[:, columns]
 
     def __len__(self) -> int:
         return len(self.probabilities)
@@ -94,7 +109,7 @@ class MoFRRPipeline(RestorationPipeline):
     """Mixture-of-experts face retouching restoration (MoFRR). See the module docstring for the flow."""
 
     method = "mofrr"
-    components_used = ("router", "degree", "wavefrr", "shared_expert", "merger")
+    components_used = ("router", "degree", "unwarp", "unsmooth", "wavefrr", "shared_expert", "merger")
     # measured on a 2-core AVX512-BF16 CPU, lite at 256: HFCAM level 1 135 -> 82 ms, a shared-expert step
     # 69 -> 52 ms. The small WaveFRR UNets get slower (12 -> 21 ms); the merger gains (95 -> 58 ms) but its
     # output is the final image, where bf16 rounding reached 1.3e-3; both stay fp32
@@ -108,6 +123,8 @@ class MoFRRPipeline(RestorationPipeline):
         degree_smoothing: DegreeEstimator,
         degree_face_slimming: DegreeEstimator,
         degree_eye_enlargement: DegreeEstimator,
+        unwarp: Unwarp,
+        unsmooth: Unsmooth,
         wavefrr_whitening: WaveFRRExpert,
         wavefrr_smoothing: WaveFRRExpert,
         wavefrr_face_slimming: WaveFRRExpert,
@@ -125,6 +142,8 @@ class MoFRRPipeline(RestorationPipeline):
             degree_smoothing=degree_smoothing,
             degree_face_slimming=degree_face_slimming,
             degree_eye_enlargement=degree_eye_enlargement,
+            unwarp=unwarp,
+            unsmooth=unsmooth,
             wavefrr_whitening=wavefrr_whitening,
             wavefrr_smoothing=wavefrr_smoothing,
             wavefrr_face_slimming=wavefrr_face_slimming,
@@ -184,7 +203,8 @@ class MoFRRPipeline(RestorationPipeline):
         options = routing_options(gating, threshold, experts)
         timings = timings or Timings(self.device)
         with timings.stage("router"):
-            routed = self.router(x, landmarks=self.router.find_landmarks(x))
+            landmarks = self.router.find_landmarks(x)
+            routed = self.router(x, landmarks=landmarks)
             probabilities = routed.probabilities.float()
         with timings.stage("degree"):
             degrees = routed.degrees.float().clone()
@@ -198,11 +218,27 @@ class MoFRRPipeline(RestorationPipeline):
             mask, weights = torch.ones_like(probabilities, dtype=torch.bool), probabilities
         else:
             mask = probabilities >= options["threshold"]
-        return Routing(probabilities, degrees, mask, weights, options)
+        return Routing(probabilities, degrees, mask, weights, options, landmarks)
+
+    @inference
+    def run_inverse(self, key: str, x: torch.Tensor, routing: Routing) -> torch.Tensor:
+        """Stage 4: `key` ("unsmooth", then "unwarp") undoes its chosen retouches, each at its row's degree (times
+        its weight); rows without one unchanged. Chosen by the router, only the model's `routed_types` are
+        undone; named in `experts`, every type it knows."""
+        if key not in INVERSES:
+            raise MofrrError(f"unknown stage {key!r}; choose one of {', '.join(INVERSES)}")
+        model = getattr(self, key)
+        amounts = routing.amounts(model.retouch_types)
+        if routing.options["experts"] is None:
+            amounts = amounts * torch.tensor([t in model.routed for t in model.retouch_types], device=amounts.device)
+        if not amounts.any():
+            return x
+        landmarks = crop_landmarks(x) if routing.landmarks is None else routing.landmarks
+        return model(x, landmarks, amounts).to(x.dtype)
 
     @inference
     def run_expert(self, retouch_type: str, x: torch.Tensor, routing: Routing, sampler: Sampler) -> torch.Tensor:
-        """Stage 4: the WaveFRR expert's restoration of the rows routed to it, at their degree; other rows unchanged."""
+        """Stage 5: the WaveFRR expert's restoration of the rows routed to it, at their degree; other rows unchanged."""
         if retouch_type not in RETOUCH_TYPES:
             raise MofrrError(f"unknown retouch type {retouch_type!r}; choose one of {', '.join(RETOUCH_TYPES)}")
         j = RETOUCH_TYPES.index(retouch_type)
@@ -215,12 +251,12 @@ class MoFRRPipeline(RestorationPipeline):
 
     @inference
     def run_shared(self, x: torch.Tensor, sampler: Sampler) -> torch.Tensor:
-        """Stage 4: the shared expert's restoration of every row."""
+        """Stage 5: the shared expert's restoration of every row."""
         return self.shared_expert.restore(x, **sampler.kwargs(range(len(x)), SHARED_STREAM)).to(x.dtype)
 
     @inference
     def merge(self, x: torch.Tensor, routing: Routing, outputs: dict[str, torch.Tensor], shared: torch.Tensor) -> torch.Tensor:
-        """Stage 5: fuse the crop, the experts' residuals (weighted by routing; missing experts are zeros) and the shared residual."""
+        """Stage 6: fuse the crop, the experts' residuals (weighted by routing; missing experts are zeros) and the shared residual."""
         residuals = Merger.stack_residuals(x, outputs) * routing.weights.to(x.dtype)[:, :, None, None, None]
         return self.merger(x, residuals, shared - x)
 
@@ -237,6 +273,8 @@ class MoFRRPipeline(RestorationPipeline):
 
     def restore(self, x: torch.Tensor, plan: Plan, sampler: Sampler, timings: Timings) -> tuple[torch.Tensor, list[FaceInfo]]:
         routing: Routing = plan.data["routing"]
+        for key in INVERSES:
+            x = self._timed(timings, key, self.run_inverse, key, x, routing)
         with sampling_pool(self.fast_paths.parallel_sampling and not self.fast_paths.compile, self.device) as submit:
             shared = submit(self._timed, timings, "shared_expert", self.run_shared, x, sampler)
             runs = {t: submit(self._timed, timings, "experts", self.run_expert, t, x, routing, sampler) for t in RETOUCH_TYPES if routing.rows(t)}

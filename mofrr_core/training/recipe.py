@@ -20,7 +20,7 @@ from ..errors import MofrrError
 from ..retouch.simulator import KINDS
 from ..types import RETOUCH_TYPES
 
-STAGES = ("router", "degree", "expert", "shared_expert", "merger", "fmar", "hfdg", "baseline")
+STAGES = ("router", "degree", "unwarp", "unsmooth", "expert", "shared_expert", "merger", "fmar", "hfdg", "baseline")
 PER_TYPE_STAGES = ("degree", "expert")
 COARSE_INPUTS = ("original", "fmar")
 
@@ -35,9 +35,9 @@ class StageSettings:
     router's false positive), so it learns to hold back residuals that do not fit; `augment`:
     chance scale of the capture augmentation of training originals (`capture_augment`; 0: none,
     validation never); `val_kind`: the retouch kind of the validation faces (default: the stage's own; the
-    router calibrates its thresholds on them, e.g. "evaluation"); `reader_fit`: the router's reading heads are
-    fitted exactly (L-BFGS) to that many measured training faces before the first step and then kept (0: they
-    train with the rest); `faces`: this stage's photo folders instead of the recipe's; `init`: a
+    router calibrates its thresholds on them, e.g. "evaluation"); `exact_fit`: the parts a stage can fit in closed
+    form are fitted to that many training faces before the first step: the router's reading heads (L-BFGS,
+    then kept; 0: they train with the rest), unwarp's and unsmooth's templates (least squares, then trained on); `faces`: this stage's photo folders instead of the recipe's; `init`: a
     saved model folder (e.g. a bundled component) to fine-tune instead of starting fresh;
     `loss_weights` override the stage's default weights by loss name."""
 
@@ -55,7 +55,7 @@ class StageSettings:
     false_routing: float = 0.0
     augment: float = 0.0
     val_kind: str | None = None
-    reader_fit: int = 0
+    exact_fit: int = 0
     faces: list[str] | None = None
     init: str | None = None
     checkpoint_every: int = 50

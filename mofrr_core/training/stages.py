@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from ..configs import build_model, model_class
 from ..diffusion import training_step
 from ..errors import WeightsError
+from ..faces import crop_landmarks
 from ..metrics import best_thresholds, detection_scores, psnr
 from ..models import Merger
 from ..models.base import Model
@@ -25,6 +26,8 @@ from ..wavelets import HaarPyramid
 from ..weights import load_model
 from .losses import focal_bce, photo_loss, total_variation
 from .reader_fit import fit_reading_heads, freeze_reading_heads
+from .unsmooth_fit import fit_unsmooth
+from .unwarp_fit import fit_unwarp
 from .recipe import PER_TYPE_STAGES, Recipe, StageSettings
 
 Batch = dict[str, torch.Tensor]
@@ -132,14 +135,14 @@ class RouterStage(Stage):
         return model(batch["retouched"], landmarks=batch["landmarks"])
 
     def start(self, model, train, fresh, progress=True):
-        """With `reader_fit`, the reading heads are fitted exactly to that many training faces, then frozen."""
-        if self.settings.reader_fit and model.uses_landmarks:
+        """With `exact_fit`, the reading heads are fitted exactly to that many training faces, then frozen."""
+        if self.settings.exact_fit and model.uses_landmarks:
             if fresh:
-                fit_reading_heads(model, train, self.settings.reader_fit, progress=progress)
+                fit_reading_heads(model, train, self.settings.exact_fit, progress=progress)
             freeze_reading_heads(model)
 
     def losses(self, model, batch, generator):
-        fitted = bool(self.settings.reader_fit)
+        fitted = bool(self.settings.exact_fit)
         out = model(batch["retouched"]) if fitted else self._route(model, batch)
         present = batch["presence"]
         losses = {"presence": focal_bce(out.image_logits, present), "degree": _degree_l1(out.image_degrees, batch["degree"], present)}
@@ -183,6 +186,37 @@ class DegreeStage(Stage):
     def validate(self, model, batches, generator):
         errors = torch.cat([(model(b["retouched"]).degree - b["degree"][:, self.type_index]).abs() for b in batches])
         return {"neg_degree_mae": -float(errors.mean())}
+
+
+class InverseStage(Stage):
+    """A model that undoes retouches along landmark frames (unwarp, unsmooth): with `exact_fit`, its templates
+    are fitted in closed form to that many training pairs first; then trained on the L1 error of the crops
+    restored at their true degrees, which pairs without a recorded flow can give too."""
+
+    crops = False
+    loss_weights = {"photo": 1.0}
+    fit = None
+
+    def start(self, model, train, fresh, progress=True):
+        if self.settings.exact_fit and fresh:
+            type(self).fit(model, train, self.settings.exact_fit, progress=progress)
+
+    def restore(self, model, batch, generator):
+        if "retouched_landmarks" not in batch:  # pairs from a folder: dlib's
+            batch["retouched_landmarks"] = crop_landmarks(batch["retouched"]).float()
+        columns = [RETOUCH_TYPES.index(t) for t in model.retouch_types]
+        return model(batch["retouched"], batch["retouched_landmarks"], (batch["degree"] * batch["presence"])[:, columns])
+
+    def losses(self, model, batch, generator):
+        return {"photo": F.l1_loss(self.restore(model, batch, generator), batch["original"])}
+
+
+class UnwarpStage(InverseStage):
+    component, fit = "unwarp", staticmethod(fit_unwarp)
+
+
+class UnsmoothStage(InverseStage):
+    component, kind, fit = "unsmooth", "smoothing", staticmethod(fit_unsmooth)
 
 
 class ExpertStage(Stage):
@@ -334,6 +368,8 @@ STAGE_CLASSES: dict[str, type[Stage]] = {
     "expert": ExpertStage,
     "shared_expert": SharedExpertStage,
     "merger": MergerStage,
+    "unwarp": UnwarpStage,
+    "unsmooth": UnsmoothStage,
     "fmar": FMARStage,
     "hfdg": HFDGStage,
     "baseline": BaselineStage,

@@ -1,0 +1,71 @@
+"""Unsmooth: skin smoothing undone by amplifying the fine detail it left, by a gain field on the face.
+
+A smoothing filter blends the skin toward a flattened copy of itself, so the fine detail left in
+the skin (the photo minus a blurred copy of it) is the original's, scaled down. Scaling it back up
+restores it. How much, and where, depends on the degree and on where the tool's skin mask lies:
+gain templates in the face's landmark frame, one per degree knot, fitted to training pairs
+(`mofrr_core.training.unsmooth_fit`) and trained further on the restored photos, learn both; all
+zeros, they are the identity.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import register_to_config
+
+from .base import Model
+from .landmark_frames import Frame, frame_grid, read_template, routed_subset
+
+# the face from the top of the forehead to the chin, across the cheeks
+FRAME = Frame("face", (-1.6, 1.6), (-0.9, 1.2))
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W) images, borders reflected."""
+    radius = max(1, math.ceil(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    channels = images.shape[1]
+    out = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    out = F.conv2d(out, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
+class Unsmooth(Model):
+    """Detail-gain templates in the face frame: `knots` templates of `grid` x `grid` cells, the gain over 1 at
+    degrees 1/knots, 2/knots, ..., 1 (linear in between, 0 at degree 0), on the detail finer than a Gaussian
+    of `blur` times the crop side. `routed_types`: () to undo smoothing only where the caller names it."""
+
+    @register_to_config
+    def __init__(self, grid: int = 32, knots: int = 4, blur: float = 0.025, routed_types: tuple[str, ...] | None = None):
+        super().__init__()
+        self.retouch_types = ("smoothing",)
+        self.routed = routed_subset(self.retouch_types, routed_types)
+        self.templates = torch.nn.Parameter(torch.zeros(knots, 1, grid, grid))
+
+    def detail(self, images: torch.Tensor) -> torch.Tensor:
+        """The detail the gain acts on: the crops minus their blurred copy."""
+        return images - gaussian_blur(images, self.config.blur * max(images.shape[-2:]))
+
+    def knot_weights(self, degrees: torch.Tensor) -> torch.Tensor:
+        """(B,) degrees in [0, 1] -> (B, knots) linear interpolation weights of the knots."""
+        knots = self.config.knots
+        centres = torch.arange(1, knots + 1, device=degrees.device, dtype=degrees.dtype)
+        return (1 - (degrees[:, None] * knots - centres).abs()).clamp_min(0)
+
+    def gain(self, landmarks: torch.Tensor, degrees: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The gain over 1 (B, 1, H, W) for faces with these (B, 68, 2) landmarks (NaN: none) and (B, 1) degrees."""
+        found = torch.isfinite(landmarks).flatten(1).all(dim=1)
+        landmarks = torch.nan_to_num(landmarks.to(self.templates.dtype))
+        weights = self.knot_weights(degrees[:, 0].to(self.templates.dtype).clamp(0, 1) * found)
+        grid, _ = frame_grid(landmarks, FRAME, height, width)
+        return sum(weights[:, k, None, None, None] * read_template(self.templates[k], grid) for k in range(self.config.knots))
+
+    def forward(self, images: torch.Tensor, landmarks: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) retouched crops in [0, 1] -> the crops with smoothing of these (B, 1) degrees undone."""
+        gain = self.gain(landmarks.to(images.device), degrees.to(images.device), *images.shape[-2:]).to(images.dtype)
+        return (images + gain * self.detail(images)).clamp(0, 1)

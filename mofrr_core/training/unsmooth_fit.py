@@ -1,0 +1,59 @@
+"""Fitting unsmooth's gain templates to training pairs in closed form, before any step trains them.
+
+Each pair retouched by smoothing alone gives, at every pixel of the face frame, the gain that turns
+the detail left in the retouched crop into the original's (original - retouched = gain x detail).
+A template cell at a degree knot is the least-squares gain over the samples near it, weighted by
+the same bilinear weights (in the frame and between knots) that read the templates back, and shrunk
+toward zero (the identity) where little detail falls.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from ..models import Unsmooth
+from ..models.landmark_frames import frame_grid, splat_template
+from ..models.unsmooth import FRAME
+from ..types import RETOUCH_TYPES
+from .unwarp_fit import item_landmarks
+
+SMOOTHING = RETOUCH_TYPES.index("smoothing")
+
+
+@torch.no_grad()
+def fit_unsmooth(model: Unsmooth, dataset: Dataset, count: int, batch_size: int = 16, ridge: float = 0.01, progress: bool = True) -> int:
+    """Set `model`'s templates from `count` training pairs (items (epoch, i), epoch after epoch); returns how
+    many were retouched by smoothing alone on a face with landmarks."""
+    knots, cells = model.config.knots, model.config.grid
+    numerator = torch.zeros(knots, 1, cells, cells)
+    denominator = torch.zeros(knots, 1, cells, cells)
+    used = 0
+    keys = [(k // len(dataset), k % len(dataset)) for k in range(count)]
+    for start in tqdm(range(0, count, batch_size), desc="unsmooth: fitting", unit="batch", disable=not progress):
+        items = [dataset[key] for key in keys[start : start + batch_size]]
+        items = [item for item in items if item["presence"].sum() == 1 and item["presence"][SMOOTHING] == 1]
+        if not items:
+            continue
+        retouched = torch.stack([item["retouched"] for item in items])
+        landmarks = item_landmarks(items, retouched)
+        found = torch.isfinite(landmarks).flatten(1).all(dim=1)
+        if not found.any():
+            continue
+        retouched, landmarks = retouched[found], landmarks[found]
+        original = torch.stack([item["original"] for item, f in zip(items, found) if f])
+        degree = torch.stack([item["degree"][SMOOTHING] for item, f in zip(items, found) if f])
+        used += len(retouched)
+        detail = model.detail(retouched)
+        product = (detail * (original - retouched)).sum(1, keepdim=True)
+        energy = (detail**2).sum(1, keepdim=True)
+        grid, _ = frame_grid(landmarks, FRAME, *retouched.shape[-2:])
+        weights = model.knot_weights(degree)
+        for k in range(knots):
+            w = weights[:, k, None, None, None]
+            numerator[k] += splat_template(grid, w * product, cells)
+            denominator[k] += splat_template(grid, w * energy, cells)
+    shrink = ridge * denominator.mean(dim=(1, 2, 3), keepdim=True)
+    model.templates.copy_(numerator / (denominator + shrink).clamp_min(1e-12))
+    return used

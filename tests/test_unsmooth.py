@@ -1,0 +1,86 @@
+"""Unsmooth: detail gain on the face, by degree, that scales back up the detail smoothing left; fitted to real faces."""
+
+import pytest
+import torch
+
+from conftest import EXAMPLES
+from mofrr_core.configs import build_model
+from mofrr_core.data import RetouchPairs
+from mofrr_core.metrics import psnr
+from mofrr_core.models.unsmooth import gaussian_blur
+from mofrr_core.pipelines import MoFRRPipeline
+from mofrr_core.pipelines.mofrr import Routing
+from mofrr_core.training.unsmooth_fit import fit_unsmooth
+
+SMOOTHING = 1
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A lite unsmooth fitted to 48 real example faces retouched by smoothing at random degrees."""
+    model = build_model("unsmooth", "lite")
+    pairs = RetouchPairs(EXAMPLES, size=256, kind="smoothing", seed=0, progress=False)
+    assert fit_unsmooth(model, pairs, 48, progress=False) == 48
+    return model.train(False)
+
+
+def held_out(kind: str, n: int = 6):
+    pairs = RetouchPairs(EXAMPLES, size=256, kind=kind, seed=1, progress=False)
+    items = [pairs[(0, i)] for i in range(min(n, len(pairs)))]
+    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
+
+
+def test_blur_keeps_flat_images_and_the_mean():
+    flat = torch.full((1, 3, 40, 50), 0.3)
+    assert torch.allclose(gaussian_blur(flat, 4.0), flat, atol=1e-6)
+    noise = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    blurred = gaussian_blur(noise, 4.0)
+    assert blurred.shape == noise.shape and blurred.std() < noise.std() / 4
+
+
+def test_zero_templates_are_the_identity(aligned):
+    model = build_model("unsmooth", "lite").train(False)
+    crops = torch.stack([torch.from_numpy(c).permute(2, 0, 1) for c, _ in aligned])
+    landmarks = torch.stack([torch.from_numpy(lm).float() for _, lm in aligned])
+    assert torch.equal(model(crops, landmarks, torch.ones(len(crops), 1)), crops)
+
+
+def test_fitted_gain_restores_the_detail_of_other_faces(fitted):
+    batch = held_out("smoothing")
+    degrees = batch["degree"][:, SMOOTHING : SMOOTHING + 1]
+    with torch.no_grad():
+        restored = fitted(batch["retouched"], batch["retouched_landmarks"], degrees)
+        gain = fitted.gain(batch["retouched_landmarks"], degrees, 256, 256)
+    before, after = psnr(batch["retouched"], batch["original"]).mean(), psnr(restored, batch["original"]).mean()
+    assert after > before + 1.0, (float(before), float(after))
+    lm = batch["retouched_landmarks"]
+    cheek = ((lm[:, 3] + lm[:, 31]) / 2).round().long()
+    eye = lm[:, 36:42].mean(1).round().long()
+    for i in range(len(lm)):  # more gain on the cheek (skin) than in the eye (not smoothed)
+        assert gain[i, 0, cheek[i, 1], cheek[i, 0]] > gain[i, 0, eye[i, 1], eye[i, 0]] + 0.1
+    weak = fitted.gain(lm, degrees * 0.5, 256, 256)
+    assert (weak.abs().mean(dim=(1, 2, 3)) < gain.abs().mean(dim=(1, 2, 3))).all()  # a lesser degree, a lesser gain
+
+
+def test_faces_without_landmarks_or_degree_are_left_alone(fitted):
+    batch = held_out("smoothing", 3)
+    landmarks = batch["retouched_landmarks"].clone()
+    landmarks[0] = float("nan")
+    with torch.no_grad():
+        out = fitted(batch["retouched"], landmarks, torch.tensor([[0.8], [0.0], [0.8]]))
+    assert torch.equal(out[:2], batch["retouched"][:2])
+    assert not torch.equal(out[2], batch["retouched"][2])
+
+
+def test_pipeline_unsmooths_the_rows_routed_to_smoothing(fitted):
+    pipe = MoFRRPipeline.from_config_name("lite")
+    pipe.unsmooth.load_state_dict(fitted.state_dict())
+    batch = held_out("smoothing", 2)
+    x = batch["retouched"]
+    routed = pipe.route(x)
+    mask = torch.tensor([[False, True, False, False], [False, False, False, False]])
+    out = pipe.run_inverse("unsmooth", x, Routing(routed.probabilities, batch["degree"], mask, torch.ones(2, 4), routed.options, routed.landmarks))
+    assert torch.equal(out[1], x[1])
+    assert psnr(out[:1], batch["original"][:1]) > psnr(x[:1], batch["original"][:1]) + 1.0
+    with pytest.raises(Exception, match="unknown stage"):
+        pipe.run_inverse("merger", x, routed)

@@ -1,0 +1,104 @@
+"""Unwarp: flow templates on the face landmarks that put warped pixels back, fitted to real faces."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import EXAMPLES
+from mofrr_core.configs import build_model
+from mofrr_core.data import RetouchPairs
+from mofrr_core.metrics import psnr
+from mofrr_core.pipelines import MoFRRPipeline
+from mofrr_core.pipelines.mofrr import Routing
+from mofrr_core.training.unwarp_fit import fit_unwarp
+from mofrr_core.types import RETOUCH_TYPES
+
+WARPS = ("face_slimming", "eye_enlargement")
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A lite unwarp fitted to 48 real example faces, each warped by one random type at a random degree."""
+    model = build_model("unwarp", "lite")
+    pairs = RetouchPairs(EXAMPLES, size=256, kind="single", seed=0, progress=False)
+    used = fit_unwarp(model, pairs, 96, progress=False)
+    assert used >= 30  # of 96 single-type pairs about half are warps
+    return model.train(False)
+
+
+def held_out(kind: str, n: int = 6):
+    """Pairs of `kind` drawn with another seed than the fit's."""
+    pairs = RetouchPairs(EXAMPLES, size=256, kind=kind, seed=1, progress=False)
+    items = [pairs[(0, i)] for i in range(min(n, len(pairs)))]
+    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
+
+
+def test_zero_templates_are_the_identity(aligned):
+    model = build_model("unwarp", "lite").train(False)
+    crops = torch.stack([torch.from_numpy(c).permute(2, 0, 1) for c, _ in aligned])
+    landmarks = torch.stack([torch.from_numpy(lm).float() for _, lm in aligned])
+    out = model(crops, landmarks, torch.ones(len(crops), 2))
+    assert torch.allclose(out, crops, atol=1e-5)
+
+
+@pytest.mark.parametrize("warp", WARPS)
+def test_fitted_templates_undo_the_warps_of_other_faces(fitted, warp):
+    batch = held_out(warp)
+    columns = [RETOUCH_TYPES.index(t) for t in WARPS]
+    degrees = batch["degree"][:, columns]
+    with torch.no_grad():
+        restored = fitted(batch["retouched"], batch["retouched_landmarks"], degrees)
+        half = fitted(batch["retouched"], batch["retouched_landmarks"], degrees / 2)
+    before = psnr(batch["retouched"], batch["original"]).mean()
+    after, partway = psnr(restored, batch["original"]).mean(), psnr(half, batch["original"]).mean()
+    assert after > before + 3.0, (float(before), float(after))
+    assert before < partway < after  # the degree scales the correction
+    if warp == "eye_enlargement":  # the jaw is untouched by the eye frames, and the reverse
+        jaw = batch["retouched_landmarks"][:, 5:12].mean(1).round().long()
+        for i, (x, y) in enumerate(jaw.tolist()):
+            assert torch.allclose(restored[i, :, y, x], batch["retouched"][i, :, y, x], atol=1e-5)
+
+
+def test_faces_without_landmarks_or_degrees_are_left_alone(fitted):
+    batch = held_out("mixed", 3)
+    landmarks = batch["retouched_landmarks"].clone()
+    landmarks[0] = float("nan")
+    degrees = torch.tensor([[0.8, 0.8], [0.0, 0.0], [0.8, 0.0]])
+    with torch.no_grad():
+        out = fitted(batch["retouched"], landmarks, degrees)
+    assert torch.allclose(out[:2], batch["retouched"][:2], atol=1e-5)
+    assert not torch.allclose(out[2], batch["retouched"][2], atol=1e-3)
+
+
+def test_pipeline_unwarps_the_routed_warps_only(fitted):
+    pipe = MoFRRPipeline.from_config_name("lite")
+    pipe.unwarp.load_state_dict(fitted.state_dict())
+    batch = held_out("eye_enlargement", 2)
+    x = batch["retouched"]
+    routed = pipe.route(x, experts=["eye_enlargement"])
+    assert torch.isfinite(routed.landmarks).all()  # dlib found both faces; the pipeline keeps their landmarks
+    truth = batch["degree"]
+    only_first = Routing(routed.probabilities, truth, routed.mask & torch.tensor([[True], [False]]), routed.weights, routed.options, routed.landmarks)
+    out = pipe.run_inverse("unwarp", x, only_first)
+    assert torch.allclose(out[1], x[1], atol=1e-5)
+    assert psnr(out[:1], batch["original"][:1]) > psnr(x[:1], batch["original"][:1]) + 2.0
+    none = Routing(routed.probabilities, truth, torch.zeros_like(routed.mask), routed.weights, routed.options, routed.landmarks)
+    assert pipe.run_inverse("unwarp", x, none) is x
+    assert np.isclose(float(routed.amounts(["eye_enlargement"])[0, 0]), float(routed.degrees[0, 3]))
+
+
+def test_warps_the_router_reads_unreliably_are_undone_only_when_named(fitted):
+    pipe = MoFRRPipeline.from_config_name("lite")
+    pipe.unwarp.load_state_dict(fitted.state_dict())
+    assert pipe.unwarp.routed == ("eye_enlargement",)
+    batch = held_out("face_slimming", 1)
+    x = batch["retouched"]
+    slimming = torch.tensor([[False, False, True, False]])
+    for experts, changed in ((None, False), (["face_slimming"], True)):
+        routed = pipe.route(x, experts=experts)
+        forced = Routing(routed.probabilities, batch["degree"], slimming, torch.ones(1, 4), routed.options, routed.landmarks)
+        out = pipe.run_inverse("unwarp", x, forced)
+        assert (out is not x) == changed
+    assert psnr(out, batch["original"]) > psnr(x, batch["original"]) + 2.0
+    with pytest.raises(ValueError, match="not among"):
+        build_model("unwarp", "lite", warp_types=("face_slimming",))
