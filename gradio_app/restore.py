@@ -18,7 +18,7 @@ from .loader import Pipelines
 from .outputs import Outputs, png
 from .uploads import load_upload
 
-FACE_COLUMNS = ["face", "box (x0, y0, x1, y1)", "active experts", "router probability", "degree"]
+FACE_COLUMNS = ["face", "box (x0, y0, x1, y1)", "active experts", "undone (unsmooth, unwarp)", "router probability", "degree"]
 NETWORK_NAMES = {"shared": "shared expert", "fmar": "FMAR coarse stage"}
 HEATMAP_UNDERLAY = 0.3  # a dim copy of the photo under the heat map, to see where the changes are
 
@@ -33,10 +33,11 @@ def _numbers(values: dict[str, float]) -> str:
 
 
 def face_rows(result: RestorationResult) -> list[list]:
-    """One table row per face: where it is, which experts ran, the router's probabilities and the degrees."""
+    """One table row per face: where it is, which experts ran, what unsmooth and unwarp undid, the router's
+    probabilities and the degrees."""
     return [
         [i, "aligned input" if face.box is None else ", ".join(f"{v:.0f}" for v in face.box), ", ".join(face.active) or "-",
-         _numbers(face.routing), _numbers(face.degrees)]
+         ", ".join(face.undone) or "-", _numbers(face.routing), _numbers(face.degrees)]
         for i, face in enumerate(result.faces, 1)
     ]
 

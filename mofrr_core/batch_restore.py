@@ -205,7 +205,8 @@ def write_outputs(job: Job, result, weights: str) -> str:
     write_atomically(job.target, lambda path: save_photo(result.image, path))
     write_atomically(job.report, lambda path: path.write_text(json.dumps(report, indent=2)))
     active = ", ".join(report.get("active") or []) or "none"
-    return f"{job.source.name}: {len(result.faces)} face(s) restored ({result.method}; experts: {active}) -> {job.target}"
+    undone = f"; undone: {', '.join(report['undone'])}" if report.get("undone") else ""
+    return f"{job.source.name}: {len(result.faces)} face(s) restored ({result.method}; experts: {active}{undone}) -> {job.target}"
 
 
 # processes

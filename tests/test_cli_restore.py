@@ -24,7 +24,7 @@ from conftest import EXAMPLES
 from test_cli import mofrr
 from test_pipelines import randomise_
 
-REQUIRED = {"method", "routing", "active", "degrees", "faces", "steps", "seed", "weights", "timings"}
+REQUIRED = {"method", "routing", "active", "degrees", "undone", "faces", "steps", "seed", "weights", "timings"}
 
 
 @pytest.fixture(scope="module")

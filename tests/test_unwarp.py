@@ -102,3 +102,17 @@ def test_warps_the_router_reads_unreliably_are_undone_only_when_named(fitted):
     assert psnr(out, batch["original"]) > psnr(x, batch["original"]) + 2.0
     with pytest.raises(ValueError, match="not among"):
         build_model("unwarp", "lite", warp_types=("face_slimming",))
+
+
+def test_the_report_says_what_unsmooth_and_unwarp_undid(fitted):
+    pipe = MoFRRPipeline.from_config_name("lite")
+    pipe.unwarp.load_state_dict(fitted.state_dict())
+    batch = held_out("eye_enlargement", 2)
+    crops = [c.permute(1, 2, 0).numpy() for c in batch["retouched"]]
+    named, routed = pipe(crops, steps=1, aligned=True, experts=["eye_enlargement", "smoothing"]), pipe(crops, steps=1, aligned=True)
+    for result in named:
+        assert result.faces[0].undone == ["smoothing", "eye_enlargement"]  # unsmooth runs first
+        assert result.to_dict()["undone"] == result.to_dict()["faces"][0]["undone"] == ["smoothing", "eye_enlargement"]
+    for result in routed:  # an untrained router's choice
+        face = result.faces[0]
+        assert face.undone == [t for t in ("smoothing", "eye_enlargement") if t in face.active]

@@ -139,11 +139,13 @@ class FaceJob:
 
 @dataclass
 class FaceInfo:
-    """What a method reports for one batch row; `outputs` are (3, h, w) tensors at the working shape."""
+    """What a method reports for one batch row; `outputs` are (3, h, w) tensors at the working shape;
+    `undone`: the types MoFRR's unsmooth and unwarp undid."""
 
     routing: dict[str, float] = field(default_factory=dict)
     active: list[str] = field(default_factory=list)
     degrees: dict[str, float] = field(default_factory=dict)
+    undone: list[str] = field(default_factory=list)
     outputs: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
@@ -455,6 +457,7 @@ def face_result(job: FaceJob, info: FaceInfo, outputs: dict[str, np.ndarray], re
         routing=info.routing,
         active=info.active,
         degrees=info.degrees,
+        undone=info.undone,
         expert_outputs=outputs,
         restored_crop=restored,
         input_crop=job.crop,

@@ -69,7 +69,7 @@ class Routing:
 
     `probabilities`, `degrees`, `weights`: (B, 4) floats; `mask`: (B, 4) bools, which expert runs on
     which row; `weights`: each expert residual's weight in the merge; `options`: the gating options;
-    `landmarks`: (B, 68, 2) in the crops' pixels, NaN where dlib found no face (None: the router reads none).
+    `landmarks`: (B, 68, 2) in the crops' pixels, NaN where dlib found no face.
     """
 
     probabilities: torch.Tensor
@@ -77,7 +77,7 @@ class Routing:
     mask: torch.Tensor
     weights: torch.Tensor
     options: dict
-    landmarks: torch.Tensor | None
+    landmarks: torch.Tensor
 
     def amounts(self, types) -> torch.Tensor:
         """(B, len(types)): the degree each row is restored at for these types, 0 where their expert does not run."""
@@ -205,6 +205,8 @@ class MoFRRPipeline(RestorationPipeline):
         with timings.stage("router"):
             landmarks = self.router.find_landmarks(x)
             routed = self.router(x, landmarks=landmarks)
+            if landmarks is None:  # a router that reads none: unsmooth and unwarp still need them
+                landmarks = crop_landmarks(x)
             probabilities = routed.probabilities.float()
         with timings.stage("degree"):
             degrees = routed.degrees.float().clone()
@@ -225,16 +227,30 @@ class MoFRRPipeline(RestorationPipeline):
         """Stage 4: `key` ("unsmooth", then "unwarp") undoes its chosen retouches, each at its row's degree (times
         its weight); rows without one unchanged. Chosen by the router, only the model's `routed_types` are
         undone; named in `experts`, every type it knows."""
+        amounts = self.inverse_amounts(key, routing)
+        if not amounts.any():
+            return x
+        return getattr(self, key)(x, routing.landmarks, amounts).to(x.dtype)
+
+    def inverse_amounts(self, key: str, routing: Routing) -> torch.Tensor:
+        """(B, n): the degree each of the n types of `key` ("unsmooth" or "unwarp") is undone at per row, 0: not."""
         if key not in INVERSES:
             raise MofrrError(f"unknown stage {key!r}; choose one of {', '.join(INVERSES)}")
         model = getattr(self, key)
         amounts = routing.amounts(model.retouch_types)
         if routing.options["experts"] is None:
             amounts = amounts * torch.tensor([t in model.routed for t in model.retouch_types], device=amounts.device)
-        if not amounts.any():
-            return x
-        landmarks = crop_landmarks(x) if routing.landmarks is None else routing.landmarks
-        return model(x, landmarks, amounts).to(x.dtype)
+        return amounts
+
+    def undone(self, routing: Routing) -> list[list[str]]:
+        """Per row, the retouch types unsmooth and unwarp undo (chosen, and on a face with landmarks)."""
+        found = torch.isfinite(routing.landmarks).flatten(1).all(dim=1).tolist()
+        rows: list[list[str]] = [[] for _ in range(len(routing))]
+        for key in INVERSES:
+            for i, j in (self.inverse_amounts(key, routing) > 0).nonzero().tolist():
+                if found[i]:
+                    rows[i].append(getattr(self, key).retouch_types[j])
+        return rows
 
     @inference
     def run_expert(self, retouch_type: str, x: torch.Tensor, routing: Routing, sampler: Sampler) -> torch.Tensor:
@@ -283,8 +299,9 @@ class MoFRRPipeline(RestorationPipeline):
         with timings.stage("merger"):
             merged = self.merge(x, routing, outputs, shared)
         infos = []
-        for i in range(len(x)):
+        for i, undone in enumerate(self.undone(routing)):
             info = routing.face(i)
+            info.undone = undone
             info.outputs = {**{t: outputs[t][i] for t in info.active}, "shared": shared[i]}
             infos.append(info)
         return merged, infos

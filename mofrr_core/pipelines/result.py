@@ -17,7 +17,8 @@ class FaceResult:
     `box`: (x0, y0, x1, y1) in photo pixels, None for an aligned input. `routing`: router
     presence probability per retouch type; `active`: the experts that ran; `degrees`: the
     degree in [0, 1] per type, the router's reading head's where one read the face, else the
-    degree estimator's (all three empty for FRRffusion).
+    degree estimator's (all three empty for FRRffusion); `undone`: the types MoFRR's unsmooth and unwarp
+    undid (moved back, or the skin's detail restored) before the experts ran.
     `expert_outputs`: what each network produced, by retouch type, "shared" or "fmar", as crops
     of the input crop's size. `input_crop` / `restored_crop`: the aligned crop before and after
     (H x W x 3 float32 in [0, 1]). `alignment`: the photo -> crop transform (None when aligned).
@@ -31,6 +32,7 @@ class FaceResult:
     restored_crop: np.ndarray
     input_crop: np.ndarray
     alignment: Alignment | None = None
+    undone: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no pixel data)."""
@@ -40,6 +42,7 @@ class FaceResult:
             "routing": dict(self.routing),
             "active": list(self.active),
             "degrees": dict(self.degrees),
+            "undone": list(self.undone),
             **({"alignment": self.alignment.to_dict()} if self.alignment is not None else {}),
         }
 
@@ -63,7 +66,7 @@ class RestorationResult:
 
     def to_dict(self) -> dict:
         """JSON-ready report; routing, active and degrees are those of the first (largest) face."""
-        first = self.faces[0].to_dict() if self.faces else {"routing": {}, "active": [], "degrees": {}}
+        first = self.faces[0].to_dict() if self.faces else {"routing": {}, "active": [], "degrees": {}, "undone": []}
         return {
             "method": self.method,
             "steps": self.steps,
@@ -72,6 +75,7 @@ class RestorationResult:
             "routing": first["routing"],
             "active": first["active"],
             "degrees": first["degrees"],
+            "undone": first["undone"],
             "faces": [face.to_dict() for face in self.faces],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
