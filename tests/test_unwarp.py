@@ -1,5 +1,7 @@
 """Unwarp: flow templates on the face landmarks that put warped pixels back, fitted to real faces."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -116,3 +118,13 @@ def test_the_report_says_what_unsmooth_and_unwarp_undid(fitted):
     for result in routed:  # an untrained router's choice
         face = result.faces[0]
         assert face.undone == [t for t in ("smoothing", "eye_enlargement") if t in face.active]
+
+
+def test_half_precision_keeps_the_geometry(fitted):
+    batch = held_out("eye_enlargement", 2)
+    degrees = batch["degree"][:, [2, 3]]
+    with torch.no_grad():
+        full = fitted(batch["retouched"], batch["retouched_landmarks"], degrees)
+        half = copy.deepcopy(fitted).to(torch.bfloat16)(batch["retouched"].bfloat16(), batch["retouched_landmarks"], degrees)
+    assert half.dtype == torch.bfloat16
+    assert (half.float() - full).abs().max() < 0.02  # bf16 pixel values, float32 positions

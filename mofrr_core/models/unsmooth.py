@@ -58,14 +58,16 @@ class Unsmooth(Model):
         return (1 - (degrees[:, None] * knots - centres).abs()).clamp_min(0)
 
     def gain(self, landmarks: torch.Tensor, degrees: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """The gain over 1 (B, 1, H, W) for faces with these (B, 68, 2) landmarks (NaN: none) and (B, 1) degrees."""
+        """The gain over 1 (B, 1, H, W), float32, for faces with these (B, 68, 2) landmarks (NaN: none) and (B, 1) degrees."""
         found = torch.isfinite(landmarks).flatten(1).all(dim=1)
-        landmarks = torch.nan_to_num(landmarks.to(self.templates.dtype))
-        weights = self.knot_weights(degrees[:, 0].to(self.templates.dtype).clamp(0, 1) * found)
+        landmarks = torch.nan_to_num(landmarks.float())
+        weights = self.knot_weights(degrees[:, 0].float().clamp(0, 1) * found)
         grid, _ = frame_grid(landmarks, FRAME, height, width)
-        return sum(weights[:, k, None, None, None] * read_template(self.templates[k], grid) for k in range(self.config.knots))
+        return sum(weights[:, k, None, None, None] * read_template(self.templates[k].float(), grid) for k in range(self.config.knots))
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) retouched crops in [0, 1] -> the crops with smoothing of these (B, 1) degrees undone."""
-        gain = self.gain(landmarks.to(images.device), degrees.to(images.device), *images.shape[-2:]).to(images.dtype)
-        return (images + gain * self.detail(images)).clamp(0, 1)
+        """(B, 3, H, W) retouched crops in [0, 1] -> the crops with smoothing of these (B, 1) degrees undone
+        (computed in float32: the detail is a small difference of two images)."""
+        x = images.float()
+        gain = self.gain(landmarks.to(images.device), degrees.to(images.device), *images.shape[-2:])
+        return (x + gain * self.detail(x)).clamp(0, 1).to(images.dtype)

@@ -47,23 +47,24 @@ class Unwarp(Model):
         self.templates = torch.nn.Parameter(torch.zeros(len(self.frames), 2, grid, grid))
 
     def flow(self, landmarks: torch.Tensor, degrees: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """The inverse flow (B, H, W, 2) in pixels for faces with these (B, 68, 2) landmarks (NaN: no face, no
+        """The inverse flow (B, H, W, 2) in pixels, float32, for faces with these (B, 68, 2) landmarks (NaN: no face, no
         flow) and (B, len(warp_types)) degrees: the restored face at y is the retouched one at y + flow(y)."""
         found = torch.isfinite(landmarks).flatten(1).all(dim=1)
-        landmarks = torch.nan_to_num(landmarks.to(self.templates.dtype))
-        degrees = degrees.to(self.templates.dtype) * found[:, None]
+        landmarks = torch.nan_to_num(landmarks.float())
+        degrees = degrees.float() * found[:, None]
         total = landmarks.new_zeros(len(landmarks), height, width, 2)
         for k, (t, frame) in enumerate(self.frames):
             grid, axes = frame_grid(landmarks, frame, height, width)
-            shift = torch.einsum("bchw,bcd->bhwd", read_template(self.templates[k], grid), axes)
+            shift = torch.einsum("bchw,bcd->bhwd", read_template(self.templates[k].float(), grid), axes)
             total = total + shift * degrees[:, self.retouch_types.index(t), None, None, None]
         return total
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) retouched crops in [0, 1] -> the crops with the warps of these degrees undone."""
+        """(B, 3, H, W) retouched crops in [0, 1] -> the crops with the warps of these degrees undone; pixel
+        positions are computed in float32 whatever the dtype (in bf16 they would be a pixel apart at 256)."""
         height, width = images.shape[-2:]
         flow = self.flow(landmarks.to(images.device), degrees.to(images.device), height, width)
         pixels = pixel_grid(height, width, flow) + flow
-        grid = 2 * pixels / torch.tensor([max(width - 1, 1), max(height - 1, 1)], device=images.device, dtype=flow.dtype) - 1
-        out = F.grid_sample(images, grid.to(images.dtype), mode="bicubic", padding_mode="reflection", align_corners=True)
-        return out.clamp(0, 1)
+        grid = 2 * pixels / torch.tensor([max(width - 1, 1), max(height - 1, 1)], device=images.device) - 1
+        out = F.grid_sample(images.float(), grid, mode="bicubic", padding_mode="reflection", align_corners=True)
+        return out.clamp(0, 1).to(images.dtype)
