@@ -75,7 +75,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
         "merger": dict(block_out_channels=(16, 32, 64, 128, 256), norm_num_groups=8),
         # the lite router's face slimming read is not reliable enough to act on (README, Evaluation)
         "unwarp": dict(grid=48, routed_types=("eye_enlargement",)),
-        "unsmooth": dict(grid=32, blur=0.04),
+        "unsmooth": dict(grid=32),
         "fmar": dict(unet=_unet((32, 64, 128, 128), 1, (2, 3), 8, 32), sample_size=64, **_RESIDUAL_PREDICTION),
         "hfdg": dict(
             upscale=4, embed_dim=48, depths=(4, 4, 4), num_heads=3, window_size=8, mlp_ratio=2.0,

@@ -7,7 +7,7 @@ from conftest import EXAMPLES
 from mofrr_core.configs import build_model
 from mofrr_core.data import RetouchPairs
 from mofrr_core.metrics import psnr
-from mofrr_core.models.unsmooth import gaussian_blur
+from mofrr_core.models.unsmooth import guided_filter
 from mofrr_core.pipelines import MoFRRPipeline
 from mofrr_core.pipelines.mofrr import Routing
 from mofrr_core.training.unsmooth_fit import fit_unsmooth
@@ -30,12 +30,15 @@ def held_out(kind: str, n: int = 6):
     return {k: torch.stack([item[k] for item in items]) for k in items[0]}
 
 
-def test_blur_keeps_flat_images_and_the_mean():
+def test_guided_filter_flattens_texture_and_keeps_edges():
     flat = torch.full((1, 3, 40, 50), 0.3)
-    assert torch.allclose(gaussian_blur(flat, 4.0), flat, atol=1e-6)
-    noise = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-    blurred = gaussian_blur(noise, 4.0)
-    assert blurred.shape == noise.shape and blurred.std() < noise.std() / 4
+    assert torch.allclose(guided_filter(flat, 4, 0.01), flat, atol=1e-6)
+    texture = 0.5 + 0.02 * torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    edge = torch.zeros(1, 1, 64, 64)
+    edge[..., 32:] = 1.0
+    assert guided_filter(texture, 6, 0.01).std() < texture.std() / 3  # low-contrast texture goes
+    kept = guided_filter(edge, 6, 0.01)
+    assert (kept[..., 20] < 0.05).all() and (kept[..., 44] > 0.95).all()  # a strong edge stays
 
 
 def test_zero_templates_are_the_identity(aligned):
