@@ -83,16 +83,16 @@ class _Inverse:
 class Unsmooth(_Inverse, io.ComfyNode):
     key = "unsmooth"
     about = ("MofrrUnsmooth", "MoFRR unsmooth",
-             "Scales the fine detail left in the skin of the crops the router found smoothed back up, at their estimated "
-             "degree; other crops pass through unchanged. Run unwarp on its image.")
+             ("Scales the fine detail left in the skin of the crops the router found smoothed back up, at their estimated "
+              "degree; other crops pass through unchanged. Run unwarp on its image."))
 
 
 class Unwarp(_Inverse, io.ComfyNode):
     key = "unwarp"
     about = ("MofrrUnwarp", "MoFRR unwarp",
-             "Moves the pixels of the warps the router found (eye enlargement; face slimming where named in experts) back "
-             "where they were, at their estimated degree; other crops pass through unchanged. Run the experts and the "
-             "merger on its image.")
+             ("Moves the pixels of the warps the router found (eye enlargement; face slimming where named in experts) back "
+              "where they were, at their estimated degree; other crops pass through unchanged. Run the experts and the "
+              "merger on its image."))
 
 
 class WaveFRRExpert(io.ComfyNode):
