@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 
 from .face_regions import fill_missing
+from .landmark_frames import LEFT_EYE, RIGHT_EYE
 from .reading_head import ReadingHead
 
 LANDMARKS = 68
-RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
 
 
 def eye_frame(landmarks: torch.Tensor) -> torch.Tensor:

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import torch
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from ..models import Unsmooth
 from ..models.landmark_frames import frame_grid, splat_template
 from ..models.unsmooth import FRAME
 from ..types import RETOUCH_TYPES
-from .unwarp_fit import item_landmarks
+from .fit_pairs import fit_pairs
 
 SMOOTHING = RETOUCH_TYPES.index("smoothing")
+
+
+def smoothing_alone(item: dict) -> bool:
+    """Whether a pair was retouched by smoothing and nothing else."""
+    return bool(item["presence"].sum() == 1 and item["presence"][SMOOTHING] == 1)
 
 
 @torch.no_grad()
@@ -30,21 +34,11 @@ def fit_unsmooth(model: Unsmooth, dataset: Dataset, count: int, batch_size: int 
     numerator = torch.zeros(knots, 1, cells, cells)
     denominator = torch.zeros(knots, 1, cells, cells)
     used = 0
-    keys = [(k // len(dataset), k % len(dataset)) for k in range(count)]
-    for start in tqdm(range(0, count, batch_size), desc="unsmooth: fitting", unit="batch", disable=not progress):
-        items = [dataset[key] for key in keys[start : start + batch_size]]
-        items = [item for item in items if item["presence"].sum() == 1 and item["presence"][SMOOTHING] == 1]
-        if not items:
-            continue
+    for items, landmarks in fit_pairs(dataset, count, smoothing_alone, batch_size, "unsmooth: fitting", progress):
         retouched = torch.stack([item["retouched"] for item in items])
-        landmarks = item_landmarks(items, retouched)
-        found = torch.isfinite(landmarks).flatten(1).all(dim=1)
-        if not found.any():
-            continue
-        retouched, landmarks = retouched[found], landmarks[found]
-        original = torch.stack([item["original"] for item, f in zip(items, found) if f])
-        degree = torch.stack([item["degree"][SMOOTHING] for item, f in zip(items, found) if f])
-        used += len(retouched)
+        original = torch.stack([item["original"] for item in items])
+        degree = torch.stack([item["degree"][SMOOTHING] for item in items])
+        used += len(items)
         detail = model.detail(retouched)
         product = (detail * (original - retouched)).sum(1, keepdim=True)
         energy = (detail**2).sum(1, keepdim=True)

@@ -12,14 +12,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
-from ..faces import crop_landmarks
 from ..models import Unwarp
 from ..models.landmark_frames import frame_grid, splat_template
 from ..models.unwarp import FRAMES
 from ..retouch.flow import invert
 from ..types import RETOUCH_TYPES
+from .fit_pairs import fit_pairs
 
 WARP_COLUMNS = [RETOUCH_TYPES.index(t) for t in FRAMES]
 
@@ -29,12 +28,9 @@ def inverse_flows(flows: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.stack([invert(np.ascontiguousarray(f.permute(1, 2, 0).numpy())) for f in flows.cpu()]))
 
 
-def item_landmarks(items: list[dict], images: torch.Tensor) -> torch.Tensor:
-    """(B, 68, 2) landmarks of the retouched crops: the simulator's (moved by its warps) where the items
-    carry them, else dlib's."""
-    if all("retouched_landmarks" in item for item in items):
-        return torch.stack([item["retouched_landmarks"] for item in items]).to(images.device)
-    return crop_landmarks(images).float()
+def one_warp(item: dict) -> bool:
+    """Whether a pair was retouched by exactly one warp (and any colour or texture retouches)."""
+    return bool(item["presence"][WARP_COLUMNS].sum() == 1)
 
 
 @torch.no_grad()
@@ -45,23 +41,11 @@ def fit_unwarp(model: Unwarp, dataset: Dataset, count: int, batch_size: int = 16
     numerator = torch.zeros(len(model.frames), 2, cells, cells)
     denominator = torch.zeros(len(model.frames), 1, cells, cells)
     used = 0
-    keys = [(k // len(dataset), k % len(dataset)) for k in range(count)]
-    for start in tqdm(range(0, count, batch_size), desc="unwarp: fitting", unit="batch", disable=not progress):
-        items = [dataset[key] for key in keys[start : start + batch_size]]
-        presence = torch.stack([item["presence"] for item in items])
-        alone = presence[:, WARP_COLUMNS].sum(dim=1) == 1
-        images = torch.stack([item["retouched"] for item in items])[alone]
-        if not len(images):
-            continue
-        landmarks = item_landmarks([item for item, a in zip(items, alone) if a], images)
-        found = torch.isfinite(landmarks).flatten(1).all(dim=1)
-        rows = [r for r, f in zip(alone.nonzero().flatten().tolist(), found) if f]
-        if not rows:
-            continue
-        landmarks, images = landmarks[found], images[found]
-        target = inverse_flows(torch.stack([items[r]["flow"] for r in rows]))
-        degree = torch.stack([items[r]["degree"] for r in rows])
-        used += len(rows)
+    for items, landmarks in fit_pairs(dataset, count, one_warp, batch_size, "unwarp: fitting", progress):
+        images = torch.stack([item["retouched"] for item in items])
+        target = inverse_flows(torch.stack([item["flow"] for item in items]))
+        degree = torch.stack([item["degree"] for item in items])
+        used += len(items)
         for k, (t, frame) in enumerate(model.frames):
             grid, axes = frame_grid(landmarks, frame, *images.shape[-2:])
             d = degree[:, RETOUCH_TYPES.index(t)]
