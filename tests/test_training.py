@@ -14,13 +14,13 @@ from safetensors.torch import load_file
 from conftest import EXAMPLES, ROOT
 from mofrr_core.cli import main
 from mofrr_core.configs import pipeline_components
-from mofrr_core.data import PairFolder, synthesize
+from mofrr_core.data import PairFolder, RetouchPairs, synthesize
 from mofrr_core.evaluation import GROUPS, ORACLE, build_test_set, evaluate, restore_cases
 from mofrr_core.metrics import detection_scores
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
 from mofrr_core.training import Trainer, load_recipe, make_stages
 from mofrr_core.training.stages import random_crop
-from mofrr_core.types import RETOUCH_TYPES
+from mofrr_core.types import RETOUCH_TYPES, level_to_degree
 from mofrr_core.weights import MANIFEST, read_header, read_manifest, verify_manifest
 
 TINY = ROOT / "train" / "configs" / "tiny.yaml"
@@ -212,20 +212,44 @@ def test_oracle_evaluation_runs_the_experts_of_the_true_types(trained, tmp_path)
     assert "| mofrr_oracle |" in (tmp_path / "eval" / "evaluation.md").read_text()
 
 
+def merger_stage(trained, tmp_path, false_routing):
+    """The tiny recipe's merger stage over the trained tiny runs, prepared."""
+    data = {**yaml.safe_load(TINY.read_text()), "out": str(trained / "runs"), "stages": {"merger": {"false_routing": false_routing}}}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(data))
+    stage = make_stages(load_recipe(tmp_path / "recipe.yaml"), "merger")[0]
+    stage.prepare(stage.build(), torch.device("cpu"))
+    return stage
+
+
 def test_merger_false_routing_feeds_absent_experts(trained, tmp_path):
     """With `false_routing` 1 every absent type's expert residual reaches the merger; with 0 none does."""
     x = torch.rand(2, 3, 64, 64)
     presence = torch.tensor([[1, 0, 0, 0], [0, 1, 1, 0]])
     batch = {"retouched": x, "presence": presence, "level": presence * 3}
     for rate in (0.0, 1.0):
-        data = {**yaml.safe_load(TINY.read_text()), "out": str(trained / "runs"), "stages": {"merger": {"false_routing": rate}}}
-        (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(data))
-        recipe = load_recipe(tmp_path / "recipe.yaml")
-        stage = make_stages(recipe, "merger")[0]
-        stage.prepare(stage.build(), torch.device("cpu"))
-        residuals, _ = stage.expert_inputs(batch, torch.Generator().manual_seed(0))
+        _, residuals, _ = merger_stage(trained, tmp_path, rate).merger_inputs(batch, torch.Generator().manual_seed(0))
         fed = residuals.abs().flatten(2).amax(-1) > 0
         assert torch.equal(fed, presence.bool() if rate == 0 else torch.ones_like(fed))
+
+
+def test_merger_learns_on_the_crops_unsmooth_and_unwarp_give(trained, tmp_path):
+    """As in the pipeline, the merger and the experts get the crop after unsmooth and unwarp, which undo the
+    routed types they know at their degrees; a face with none of those types reaches them as it is."""
+    stage = merger_stage(trained, tmp_path, 0.0)
+    unsmooth, unwarp = stage.inverses
+    pairs = RetouchPairs(EXAMPLES, size=64, kind="whitening", seed=0, progress=False)
+    faces = [pairs[(0, i)] for i in range(2)]
+    landmarks = torch.stack([f["retouched_landmarks"] for f in faces])
+    retouched = torch.stack([f["original"] for f in faces])
+    retouched[1] = torch.rand_like(retouched[1]) * 0.1 + retouched[1] * 0.9  # a grainy face, for unsmooth to act on
+    presence = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 1]])
+    batch = {"retouched": retouched, "presence": presence, "level": presence * 3, "retouched_landmarks": landmarks}
+    x, residuals, shared = stage.merger_inputs(batch, torch.Generator().manual_seed(0))
+    assert torch.allclose(x[0], retouched[0], atol=1e-5)  # resampled at its own pixels: float rounding only
+    degree = level_to_degree(torch.tensor(3.0))
+    expected = unwarp(unsmooth(retouched[1:], landmarks[1:], degree.view(1, 1)), landmarks[1:], torch.tensor([[0.0, 1.0]]) * degree)
+    assert torch.allclose(x[1:], expected)
+    assert (x[1] - retouched[1]).abs().max() > 1e-3
 
 
 def test_a_stage_can_fine_tune_saved_weights(trained, tmp_path, capsys):

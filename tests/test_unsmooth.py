@@ -80,10 +80,28 @@ def test_pipeline_unsmooths_the_rows_routed_to_smoothing(fitted):
     pipe.unsmooth.load_state_dict(fitted.state_dict())
     batch = held_out("smoothing", 2)
     x = batch["retouched"]
-    routed = pipe.route(x)
+    named = pipe.route(x, experts=["smoothing"])
     mask = torch.tensor([[False, True, False, False], [False, False, False, False]])
-    out = pipe.run_inverse("unsmooth", x, Routing(routed.probabilities, batch["degree"], mask, torch.ones(2, 4), routed.options, routed.landmarks))
+    out = pipe.run_inverse("unsmooth", x, Routing(named.probabilities, batch["degree"], mask, torch.ones(2, 4), named.options, named.landmarks))
     assert torch.equal(out[1], x[1])
     assert psnr(out[:1], batch["original"][:1]) > psnr(x[:1], batch["original"][:1]) + 1.0
     with pytest.raises(Exception, match="unknown stage"):
-        pipe.run_inverse("merger", x, routed)
+        pipe.run_inverse("merger", x, named)
+
+
+def test_chosen_by_the_router_a_retouch_is_undone_at_its_expected_degree(fitted):
+    """Where the router chose it, a type is undone at its degree times its presence probability; named, at its degree."""
+    pipe = MoFRRPipeline.from_config_name("lite")
+    pipe.unsmooth.load_state_dict(fitted.state_dict())
+    batch = held_out("smoothing", 2)
+    x, degrees = batch["retouched"], batch["degree"]
+    probabilities = torch.tensor([[0.1, 0.9, 0.2, 0.3], [0.1, 0.6, 0.2, 0.3]])
+    mask = probabilities >= 0.5
+    routed, named = pipe.route(x), pipe.route(x, experts=["smoothing"])
+    chosen = Routing(probabilities, degrees, mask, torch.ones(2, 4), routed.options, routed.landmarks)
+    asked = Routing(probabilities, degrees, mask, torch.ones(2, 4), named.options, named.landmarks)
+    assert torch.allclose(pipe.inverse_amounts("unsmooth", chosen)[:, 0], degrees[:, 1] * probabilities[:, 1])
+    assert torch.equal(pipe.inverse_amounts("unsmooth", asked)[:, 0], degrees[:, 1])
+    partial, full = pipe.run_inverse("unsmooth", x, chosen), pipe.run_inverse("unsmooth", x, asked)
+    change = lambda out: (out - x).abs().flatten(1).mean(1)  # noqa: E731
+    assert (change(partial) > 0).all() and (change(partial) < change(full)).all()

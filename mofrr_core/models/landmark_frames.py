@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..types import RETOUCH_TYPES
+
 RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
 
 
@@ -86,3 +88,12 @@ def routed_subset(types: tuple[str, ...], routed_types: tuple[str, ...] | None) 
     if unknown:
         raise ValueError(f"routed_types {sorted(unknown)} are not among {list(types)}")
     return tuple(types if routed_types is None else routed_types)
+
+
+def select_amounts(model, amounts: torch.Tensor, routed_only: bool) -> torch.Tensor:
+    """(B, n): the degrees `model` (unwarp, unsmooth) undoes its n `retouch_types` at, out of (B, 4) per-type
+    amounts in RETOUCH_TYPES order (0: not chosen); with `routed_only` (the router chose), 0 for the types
+    it undoes only where they are named."""
+    columns = [RETOUCH_TYPES.index(t) for t in model.retouch_types]
+    keep = torch.tensor([not routed_only or t in model.routed for t in model.retouch_types], device=amounts.device)
+    return amounts[:, columns] * keep

@@ -11,9 +11,9 @@ Per aligned face crop, resized to `working_size` (aspect kept):
    `experts=[...]` runs exactly the listed ones at full weight (the router still reports);
 4. unsmooth scales the fine detail left in the skin back up where smoothing was chosen, and unwarp
    moves the pixels of the chosen warps (face slimming, eye enlargement) back, each by templates
-   placed on the crop's landmarks at the chosen degrees (times their weight); chosen by the
-   router, only the types it reads reliably enough (their `routed_types`: smoothing and eye
-   enlargement in the bundled weights), named in `experts`, all;
+   placed on the crop's landmarks; chosen by the router, only the types it reads reliably enough
+   (their `routed_types`: smoothing and eye enlargement in the bundled weights), each at its
+   degree times its presence probability; named in `experts`, all, at their degrees;
 5. every chosen WaveFRR expert restores that crop (DDIM, `steps` steps, IDEM at every step),
    and the shared expert always does;
 6. the merger fuses [crop, per-type residuals (zeros for experts that did not run), shared
@@ -30,6 +30,7 @@ import torch
 from ..errors import MofrrError
 from ..faces import crop_landmarks
 from ..models import DegreeEstimator, Merger, Router, SharedExpert, Unsmooth, Unwarp, WaveFRRExpert
+from ..models.landmark_frames import select_amounts
 from ..types import RETOUCH_TYPES, check_type
 from .common import Callback, FaceInfo, Plan, RestorationPipeline, Sampler, Timings
 from .fast_paths import inference, sampling_pool
@@ -79,10 +80,9 @@ class Routing:
     options: dict
     landmarks: torch.Tensor
 
-    def amounts(self, types) -> torch.Tensor:
-        """(B, len(types)): the degree each row is restored at for these types, 0 where their expert does not run."""
-        columns = [RETOUCH_TYPES.index(t) for t in types]
-        return (self.degrees * self.mask * self.weights)[:, columns]
+    def amounts(self) -> torch.Tensor:
+        """(B, 4): the degree each row is restored at per type, 0 where that type's expert does not run."""
+        return self.degrees * self.mask * self.weights
 
     def __len__(self) -> int:
         return len(self.probabilities)
@@ -233,14 +233,16 @@ class MoFRRPipeline(RestorationPipeline):
         return getattr(self, key)(x, routing.landmarks, amounts).to(x.dtype)
 
     def inverse_amounts(self, key: str, routing: Routing) -> torch.Tensor:
-        """(B, n): the degree each of the n types of `key` ("unsmooth" or "unwarp") is undone at per row, 0: not."""
+        """(B, n): the degree each of the n types of `key` ("unsmooth" or "unwarp") is undone at per row, 0: not.
+
+        Named in `experts`, a type is undone at its degree; chosen by the router, at its degree times the
+        router's presence probability: the amount to expect given the router's doubt, which costs little
+        where the retouch is not there and keeps most of the gain where it is (measured in the README)."""
         if key not in INVERSES:
             raise MofrrError(f"unknown stage {key!r}; choose one of {', '.join(INVERSES)}")
-        model = getattr(self, key)
-        amounts = routing.amounts(model.retouch_types)
-        if routing.options["experts"] is None:
-            amounts = amounts * torch.tensor([t in model.routed for t in model.retouch_types], device=amounts.device)
-        return amounts
+        routed = routing.options["experts"] is None
+        amounts = routing.degrees * routing.mask * routing.probabilities if routed else routing.amounts()
+        return select_amounts(getattr(self, key), amounts, routed_only=routed)
 
     def undone(self, routing: Routing) -> list[list[str]]:
         """Per row, the retouch types unsmooth and unwarp undo (chosen, and on a face with landmarks)."""

@@ -20,7 +20,9 @@ from ..faces import crop_landmarks
 from ..metrics import best_thresholds, detection_scores, psnr
 from ..models import Merger
 from ..models.base import Model
+from ..models.landmark_frames import select_amounts
 from ..models.ops import crop, pad_to_multiple, resize, to_signed, to_unit
+from ..pipelines.mofrr import INVERSES
 from ..types import RETOUCH_TYPES, check_type, level_to_degree
 from ..wavelets import HaarPyramid
 from ..weights import load_model
@@ -36,6 +38,13 @@ Batch = dict[str, torch.Tensor]
 def level_degrees(batch: Batch) -> torch.Tensor:
     """(B, 4) degrees the degree estimators are trained to give: the centre of each level's bin (0 if absent)."""
     return level_to_degree(batch["level"].float()).clamp_min(0)
+
+
+def batch_landmarks(batch: Batch) -> torch.Tensor:
+    """(B, 68, 2) landmarks of a batch's retouched crops: the simulator's, or for pairs from a folder dlib's."""
+    if "retouched_landmarks" not in batch:
+        batch["retouched_landmarks"] = crop_landmarks(batch["retouched"]).float()
+    return batch["retouched_landmarks"]
 
 
 def random_crop(batch: Batch, side: int | None, generator: torch.Generator) -> Batch:
@@ -202,10 +211,8 @@ class InverseStage(Stage):
             type(self).fit(model, train, self.settings.exact_fit, progress=progress)
 
     def restore(self, model, batch, generator):
-        if "retouched_landmarks" not in batch:  # pairs from a folder: dlib's
-            batch["retouched_landmarks"] = crop_landmarks(batch["retouched"]).float()
-        columns = [RETOUCH_TYPES.index(t) for t in model.retouch_types]
-        return model(batch["retouched"], batch["retouched_landmarks"], (batch["degree"] * batch["presence"])[:, columns])
+        amounts = select_amounts(model, batch["degree"] * batch["presence"], routed_only=False)
+        return model(batch["retouched"], batch_landmarks(batch), amounts)
 
     def losses(self, model, batch, generator):
         return {"photo": F.l1_loss(self.restore(model, batch, generator), batch["original"])}
@@ -327,8 +334,9 @@ class BaselineStage(Stage):
 
 
 class MergerStage(Stage):
-    """The merger on the outputs of the trained, frozen experts: those of the retouch types present and,
-    with chance `false_routing` each, of absent ones at a random degree (the router's false positives)."""
+    """The merger on what the pipeline gives it, from the trained, frozen models: the crop after unsmooth and
+    unwarp, and the experts' outputs on it, for the retouch types present and, with chance `false_routing`
+    each, for absent ones at a random degree (the router's false positives)."""
 
     component, crops = "merger", False
     loss_weights = {"photo": 1.0}
@@ -337,29 +345,31 @@ class MergerStage(Stage):
         runs = self.recipe.runs
         self.experts = {t: load_best(runs, "wavefrr", t).to(device) for t in RETOUCH_TYPES}
         self.shared = load_best(runs, "shared_expert").to(device)
+        self.inverses = [load_best(runs, key).to(device) for key in INVERSES]
 
     @torch.no_grad()
-    def expert_inputs(self, batch: Batch, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(experts' residuals (B, 4, 3, H, W), shared expert's residual) for a batch."""
+    def merger_inputs(self, batch: Batch, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(the crops after unsmooth and unwarp, experts' residuals (B, 4, 3, H, W), shared expert's residual)."""
         x, steps = batch["retouched"], self.settings.sample_steps
         present = batch["presence"].bool()
         false = ~present & (torch.rand(present.shape, generator=generator, device=generator.device).to(x.device) < self.settings.false_routing)
         random_degrees = torch.rand(present.shape, generator=generator, device=generator.device).to(x.device)
         degrees, outputs = torch.where(false, random_degrees, level_degrees(batch)), {}
+        for inverse in self.inverses:
+            x = inverse(x, batch_landmarks(batch), select_amounts(inverse, degrees * (present | false), routed_only=True))
         for j, retouch_type in enumerate(RETOUCH_TYPES):
             rows = (present[:, j] | false[:, j]).nonzero().flatten()
             if len(rows):
                 outputs[retouch_type] = x.clone()
                 outputs[retouch_type][rows] = self.experts[retouch_type].restore(x[rows], degrees[rows, j], steps=steps, generator=generator)
         shared = self.shared.restore(x, steps=steps, generator=generator)
-        return Merger.stack_residuals(x, outputs), shared - x
-
-    def losses(self, model, batch, generator):
-        image = model(batch["retouched"], *self.expert_inputs(batch, generator))
-        return {"photo": photo_loss(image, batch["original"])}
+        return x, Merger.stack_residuals(x, outputs), shared - x
 
     def restore(self, model, batch, generator):
-        return model(batch["retouched"], *self.expert_inputs(batch, generator))
+        return model(*self.merger_inputs(batch, generator))
+
+    def losses(self, model, batch, generator):
+        return {"photo": photo_loss(self.restore(model, batch, generator), batch["original"])}
 
 
 STAGE_CLASSES: dict[str, type[Stage]] = {
