@@ -49,6 +49,24 @@ def with_retouched(aligned, ops: dict):
     return torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float().clamp(0, 1)
 
 
+def held_out_pairs(kind: str, n: int = 6) -> dict[str, torch.Tensor]:
+    """A batch of the example faces retouched as `kind` (seed 1: other draws than the fits' seed 0)."""
+    from mofrr_core.data import RetouchPairs
+
+    pairs = RetouchPairs(EXAMPLES, size=256, kind=kind, seed=1, progress=False)
+    items = [pairs[(0, i)] for i in range(min(n, len(pairs)))]
+    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
+
+
+def lite_pipeline_with(key: str, model):
+    """A lite MoFRR pipeline (untrained) whose component `key` has `model`'s weights."""
+    from mofrr_core.pipelines import MoFRRPipeline
+
+    pipe = MoFRRPipeline.from_config_name("lite")
+    getattr(pipe, key).load_state_dict(model.state_dict())
+    return pipe
+
+
 def reading_router(**types):
     """A tiny router with landmark / colour / texture heads for `types` (shape_types=..., colour_types=...,
     texture_types=...), their weights drawn large enough to move the logits."""

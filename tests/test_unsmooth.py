@@ -3,12 +3,11 @@
 import pytest
 import torch
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, held_out_pairs, lite_pipeline_with
 from mofrr_core.configs import build_model
 from mofrr_core.data import RetouchPairs
 from mofrr_core.metrics import psnr
 from mofrr_core.models.unsmooth import guided_filter
-from mofrr_core.pipelines import MoFRRPipeline
 from mofrr_core.pipelines.mofrr import Routing
 from mofrr_core.training.unsmooth_fit import fit_unsmooth
 
@@ -22,12 +21,6 @@ def fitted():
     pairs = RetouchPairs(EXAMPLES, size=256, kind="smoothing", seed=0, progress=False)
     assert fit_unsmooth(model, pairs, 48, progress=False) == 48
     return model.train(False)
-
-
-def held_out(kind: str, n: int = 6):
-    pairs = RetouchPairs(EXAMPLES, size=256, kind=kind, seed=1, progress=False)
-    items = [pairs[(0, i)] for i in range(min(n, len(pairs)))]
-    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
 
 
 def test_guided_filter_flattens_texture_and_keeps_edges():
@@ -49,7 +42,7 @@ def test_zero_templates_are_the_identity(aligned):
 
 
 def test_fitted_gain_restores_the_detail_of_other_faces(fitted):
-    batch = held_out("smoothing")
+    batch = held_out_pairs("smoothing")
     degrees = batch["degree"][:, SMOOTHING : SMOOTHING + 1]
     with torch.no_grad():
         restored = fitted(batch["retouched"], batch["retouched_landmarks"], degrees)
@@ -66,7 +59,7 @@ def test_fitted_gain_restores_the_detail_of_other_faces(fitted):
 
 
 def test_faces_without_landmarks_or_degree_are_left_alone(fitted):
-    batch = held_out("smoothing", 3)
+    batch = held_out_pairs("smoothing", 3)
     landmarks = batch["retouched_landmarks"].clone()
     landmarks[0] = float("nan")
     with torch.no_grad():
@@ -76,9 +69,8 @@ def test_faces_without_landmarks_or_degree_are_left_alone(fitted):
 
 
 def test_pipeline_unsmooths_the_rows_routed_to_smoothing(fitted):
-    pipe = MoFRRPipeline.from_config_name("lite")
-    pipe.unsmooth.load_state_dict(fitted.state_dict())
-    batch = held_out("smoothing", 2)
+    pipe = lite_pipeline_with("unsmooth", fitted)
+    batch = held_out_pairs("smoothing", 2)
     x = batch["retouched"]
     named = pipe.route(x, experts=["smoothing"])
     mask = torch.tensor([[False, True, False, False], [False, False, False, False]])
@@ -91,9 +83,8 @@ def test_pipeline_unsmooths_the_rows_routed_to_smoothing(fitted):
 
 def test_chosen_by_the_router_a_retouch_is_undone_at_its_expected_degree(fitted):
     """Where the router chose it, a type is undone at its degree times its presence probability; named, at its degree."""
-    pipe = MoFRRPipeline.from_config_name("lite")
-    pipe.unsmooth.load_state_dict(fitted.state_dict())
-    batch = held_out("smoothing", 2)
+    pipe = lite_pipeline_with("unsmooth", fitted)
+    batch = held_out_pairs("smoothing", 2)
     x, degrees = batch["retouched"], batch["degree"]
     probabilities = torch.tensor([[0.1, 0.9, 0.2, 0.3], [0.1, 0.6, 0.2, 0.3]])
     mask = probabilities >= 0.5

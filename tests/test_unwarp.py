@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, held_out_pairs, lite_pipeline_with
 from mofrr_core.configs import build_model
 from mofrr_core.data import RetouchPairs
 from mofrr_core.metrics import psnr
-from mofrr_core.pipelines import MoFRRPipeline
 from mofrr_core.pipelines.mofrr import Routing
 from mofrr_core.training.unwarp_fit import fit_unwarp
 from mofrr_core.types import RETOUCH_TYPES
@@ -28,13 +27,6 @@ def fitted():
     return model.train(False)
 
 
-def held_out(kind: str, n: int = 6):
-    """Pairs of `kind` drawn with another seed than the fit's."""
-    pairs = RetouchPairs(EXAMPLES, size=256, kind=kind, seed=1, progress=False)
-    items = [pairs[(0, i)] for i in range(min(n, len(pairs)))]
-    return {k: torch.stack([item[k] for item in items]) for k in items[0]}
-
-
 def test_zero_templates_are_the_identity(aligned):
     model = build_model("unwarp", "lite").train(False)
     crops = torch.stack([torch.from_numpy(c).permute(2, 0, 1) for c, _ in aligned])
@@ -45,7 +37,7 @@ def test_zero_templates_are_the_identity(aligned):
 
 @pytest.mark.parametrize("warp", WARPS)
 def test_fitted_templates_undo_the_warps_of_other_faces(fitted, warp):
-    batch = held_out(warp)
+    batch = held_out_pairs(warp)
     columns = [RETOUCH_TYPES.index(t) for t in WARPS]
     degrees = batch["degree"][:, columns]
     with torch.no_grad():
@@ -62,7 +54,7 @@ def test_fitted_templates_undo_the_warps_of_other_faces(fitted, warp):
 
 
 def test_faces_without_landmarks_or_degrees_are_left_alone(fitted):
-    batch = held_out("mixed", 3)
+    batch = held_out_pairs("mixed", 3)
     landmarks = batch["retouched_landmarks"].clone()
     landmarks[0] = float("nan")
     degrees = torch.tensor([[0.8, 0.8], [0.0, 0.0], [0.8, 0.0]])
@@ -73,9 +65,8 @@ def test_faces_without_landmarks_or_degrees_are_left_alone(fitted):
 
 
 def test_pipeline_unwarps_the_routed_warps_only(fitted):
-    pipe = MoFRRPipeline.from_config_name("lite")
-    pipe.unwarp.load_state_dict(fitted.state_dict())
-    batch = held_out("eye_enlargement", 2)
+    pipe = lite_pipeline_with("unwarp", fitted)
+    batch = held_out_pairs("eye_enlargement", 2)
     x = batch["retouched"]
     routed = pipe.route(x, experts=["eye_enlargement"])
     assert torch.isfinite(routed.landmarks).all()  # dlib found both faces; the pipeline keeps their landmarks
@@ -90,10 +81,9 @@ def test_pipeline_unwarps_the_routed_warps_only(fitted):
 
 
 def test_warps_the_router_reads_unreliably_are_undone_only_when_named(fitted):
-    pipe = MoFRRPipeline.from_config_name("lite")
-    pipe.unwarp.load_state_dict(fitted.state_dict())
+    pipe = lite_pipeline_with("unwarp", fitted)
     assert pipe.unwarp.routed == ("eye_enlargement",)
-    batch = held_out("face_slimming", 1)
+    batch = held_out_pairs("face_slimming", 1)
     x = batch["retouched"]
     slimming = torch.tensor([[False, False, True, False]])
     for experts, changed in ((None, False), (["face_slimming"], True)):
@@ -107,9 +97,8 @@ def test_warps_the_router_reads_unreliably_are_undone_only_when_named(fitted):
 
 
 def test_the_report_says_what_unsmooth_and_unwarp_undid(fitted):
-    pipe = MoFRRPipeline.from_config_name("lite")
-    pipe.unwarp.load_state_dict(fitted.state_dict())
-    batch = held_out("eye_enlargement", 2)
+    pipe = lite_pipeline_with("unwarp", fitted)
+    batch = held_out_pairs("eye_enlargement", 2)
     crops = [c.permute(1, 2, 0).numpy() for c in batch["retouched"]]
     named, routed = pipe(crops, steps=1, aligned=True, experts=["eye_enlargement", "smoothing"]), pipe(crops, steps=1, aligned=True)
     for result in named:
@@ -121,7 +110,7 @@ def test_the_report_says_what_unsmooth_and_unwarp_undid(fitted):
 
 
 def test_half_precision_keeps_the_geometry(fitted):
-    batch = held_out("eye_enlargement", 2)
+    batch = held_out_pairs("eye_enlargement", 2)
     degrees = batch["degree"][:, [2, 3]]
     with torch.no_grad():
         full = fitted(batch["retouched"], batch["retouched_landmarks"], degrees)
