@@ -76,7 +76,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
         # the lite router's face slimming read is not reliable enough to act on (README, Evaluation)
         "unwarp": dict(grid=48, routed_types=("eye_enlargement",)),
         "unsmooth": dict(grid=32),
-        "fmar": dict(unet=_unet((32, 64, 128, 128), 1, (2, 3), 8, 32), sample_size=64, **_RESIDUAL_PREDICTION),
+        "fmar": dict(unet=_unet((32, 64, 128, 128), 1, (2, 3), 8, 32), sample_size=64, colour_condition=True, **_RESIDUAL_PREDICTION),
         "hfdg": dict(
             upscale=4, embed_dim=48, depths=(4, 4, 4), num_heads=3, window_size=8, mlp_ratio=2.0,
             compress_ratio=3, squeeze_factor=16, upsampler_channels=32, base="transfer",

@@ -16,10 +16,11 @@ from mofrr_core.cli import main
 from mofrr_core.configs import pipeline_components
 from mofrr_core.data import PairFolder, RetouchPairs, synthesize
 from mofrr_core.evaluation import GROUPS, ORACLE, build_test_set, evaluate, restore_cases
+from mofrr_core.imageio import load_photo
 from mofrr_core.metrics import detection_scores
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
 from mofrr_core.training import Trainer, load_recipe, make_stages
-from mofrr_core.training.stages import random_crop
+from mofrr_core.training.stages import load_best, random_crop
 from mofrr_core.types import RETOUCH_TYPES, level_to_degree
 from mofrr_core.weights import MANIFEST, read_header, read_manifest, verify_manifest
 
@@ -266,6 +267,31 @@ def test_a_stage_can_fine_tune_saved_weights(trained, tmp_path, capsys):
     assert main(["train", "baseline", "--config", str(recipe), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "nowhere" in err and len(err.strip().splitlines()) == 1
+
+
+def test_fmar_learns_a_colour_condition_from_saved_weights(trained, tmp_path, capsys):
+    """`model: {colour_condition: true}` on `init` keeps the saved weights, measures the standardisation on
+    `exact_fit` training faces and trains the new projection; settings that would drop weights are refused."""
+    init = trained / "runs" / "fmar" / "best"
+    stage_settings = {"init": str(init), "model": {"colour_condition": True}, "exact_fit": 4}
+    recipe = tiny_recipe(tmp_path, stages={"fmar": stage_settings})
+    saved = load_file(init / "diffusion_pytorch_model.safetensors")
+    start = make_stages(load_recipe(recipe), "fmar")[0].build().state_dict()
+    assert set(start) - set(saved) == {"colour.mean", "colour.scale", "colour.project.weight", "colour.project.bias"}
+    assert all(torch.equal(start[k], v.float()) for k, v in saved.items())
+    assert main(["train", "fmar", "--config", str(recipe), "--max-steps", "2", "--quiet"]) == 0
+    tuned = load_file(tmp_path / "runs" / "fmar" / "checkpoint" / "model.safetensors")
+    assert tuned["colour.mean"].abs().min() > 0 and tuned["colour.scale"].ne(1).all()
+    assert tuned["colour.project.weight"].abs().max() > 0
+    pipe = FRRffusionPipeline.from_pretrained(trained / "weights" / "frrffusion")
+    pipe.fmar = load_best(tmp_path / "runs", "fmar")
+    assert pipe.fmar.config.colour_condition and pipe(load_photo(EXAMPLES / "retouched" / "canada_044f_mixed.png"), steps=1).faces
+    for settings, message in (({"init": str(tmp_path / "runs" / "fmar" / "best"), "model": {"colour_condition": False}}, "would drop weights"),
+                              ({"model": {"colour": True}}, "are not FMAR configuration values")):
+        recipe = tiny_recipe(tmp_path / message.split()[0], stages={"fmar": settings})
+        assert main(["train", "fmar", "--config", str(recipe), "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_random_crop_cuts_low_resolution_copies_at_the_same_place():

@@ -36,6 +36,7 @@ def build_unet(
     mid_attention: bool = True,
     norm_num_groups: int = 32,
     attention_head_dim: int = 8,
+    class_embed_type: str | None = None,
 ) -> UNet2DModel:
     """A `UNet2DModel` from a compact description: self-attention at the given level indices."""
     levels = range(len(block_out_channels))
@@ -51,28 +52,31 @@ def build_unet(
         add_attention=mid_attention,
         norm_num_groups=norm_num_groups,
         attention_head_dim=attention_head_dim,
+        class_embed_type=class_embed_type,
     )
 
 
 class ConditionalUNet(nn.Module):
     """UNet2DModel over channel-stacked [conditions, x_t]; pads any size to what the UNet needs.
 
-    `unet` is the `build_unet` keyword dict (block_out_channels, layers_per_block, ...).
+    `unet` is the `build_unet` keyword dict (block_out_channels, layers_per_block, ...). With
+    `embedded`, each call also takes a (B, `embedding_dim`) embedding added to the timestep's.
     """
 
-    def __init__(self, in_channels: int, unet: Mapping, prediction_type: str, residual: bool):
+    def __init__(self, in_channels: int, unet: Mapping, prediction_type: str, residual: bool, embedded: bool = False):
         super().__init__()
         check_prediction(prediction_type, residual)
         self.residual = residual
-        self.unet = build_unet(in_channels, 3, **unet)
+        self.unet = build_unet(in_channels, 3, **unet, class_embed_type="identity" if embedded else None)
+        self.embedding_dim = 4 * unet["block_out_channels"][0]
         self.size_multiple = 2 ** (len(unet["block_out_channels"]) - 1)
         if residual:
             zero_init_(self.unet.conv_out)
 
-    def forward(self, stacked: torch.Tensor, t: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        """Evaluate on `stacked` inputs at timestep(s) `t`; add `base` when residual."""
+    def forward(self, stacked: torch.Tensor, t: torch.Tensor, base: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """Evaluate on `stacked` inputs at timestep(s) `t` (with `embedding` when embedded); add `base` when residual."""
         size = stacked.shape[-2:]
-        output = crop(self.unet(pad_to_multiple(stacked, self.size_multiple), t).sample, size)
+        output = crop(self.unet(pad_to_multiple(stacked, self.size_multiple), t, class_labels=embedding).sample, size)
         return base + output if self.residual else output
 
 

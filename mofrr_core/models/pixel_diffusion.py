@@ -3,7 +3,8 @@
 The retouched image is resized to the working size (`sample_size`, square) and stacked on
 channels with x_t; the UNet predicts noise or the clean image (residually over the resized
 retouched image with "sample" + `residual=True`). Subclasses decide what to do with the
-restored working-size image in `decode`.
+restored working-size image in `decode`. With `colour_condition`, the face's colour statistics
+(`ColourCondition`) are added to the timestep embedding: what tells a whitened face from a pale one.
 """
 
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ import torch
 from diffusers.configuration_utils import register_to_config
 
 from .base import Model
+from .colour_condition import ColourCondition
 from .denoiser import ConditionalUNet, DiffusionRestorer
 from .ops import resize, to_signed
 
@@ -22,10 +24,12 @@ UNET_IN_CHANNELS = 6
 
 @dataclass
 class PixelCondition:
-    """The retouched images in [0, 1] at their own size, and in [-1, 1] at the working size."""
+    """The retouched images in [0, 1] at their own size, in [-1, 1] at the working size, and their colour
+    embedding (None without a colour condition)."""
 
     retouched: torch.Tensor
     working: torch.Tensor
+    colour: torch.Tensor | None = None
 
 
 class PixelDiffusion(DiffusionRestorer, Model):
@@ -44,16 +48,20 @@ class PixelDiffusion(DiffusionRestorer, Model):
         prediction_type: str = "epsilon",
         residual: bool = False,
         num_train_timesteps: int | None = None,
+        colour_condition: bool = False,
     ):
         super().__init__()
         if num_train_timesteps is None:
             self.register_to_config(num_train_timesteps=self.default_timesteps)
-        self.denoiser = ConditionalUNet(UNET_IN_CHANNELS, unet, prediction_type, residual)
+        self.denoiser = ConditionalUNet(UNET_IN_CHANNELS, unet, prediction_type, residual, embedded=colour_condition)
+        self.colour = ColourCondition(self.denoiser.embedding_dim) if colour_condition else None
 
     def condition(self, retouched: torch.Tensor, size: tuple[int, int] | None = None) -> PixelCondition:
-        """Condition on retouched images (B, 3, H, W) in [0, 1]; `size` overrides the working size."""
+        """Condition on retouched images (B, 3, H, W) in [0, 1]; `size` overrides the working size. The colour
+        condition reads dlib's landmarks, found on the images themselves (as in training)."""
         size = size or (self.config.sample_size, self.config.sample_size)
-        return PixelCondition(retouched, to_signed(resize(retouched, size)))
+        colour = None if self.colour is None else self.colour(retouched)
+        return PixelCondition(retouched, to_signed(resize(retouched, size)), colour)
 
     def sample_shape(self, cond: PixelCondition) -> tuple[int, ...]:
         """Shape of x_t: the working-size image batch."""
@@ -61,6 +69,7 @@ class PixelDiffusion(DiffusionRestorer, Model):
 
     def denoise(self, x_t: torch.Tensor, t, cond: PixelCondition) -> torch.Tensor:
         """One network evaluation at timestep(s) `t`."""
-        return self.denoiser(torch.cat([cond.working, x_t], dim=1), t, base=cond.working)
+        colour = () if cond.colour is None else (cond.colour,)
+        return self.denoiser(torch.cat([cond.working, x_t], dim=1), t, cond.working, *colour)
 
     forward = denoise

@@ -37,9 +37,12 @@ class StageSettings:
     validation never); `val_kind`: the retouch kind of the validation faces (default: the stage's own; the
     router calibrates its thresholds on them, e.g. "evaluation"); `exact_fit`: the parts a stage can fit in closed
     form are fitted to that many training faces before the first step: the router's reading heads (L-BFGS,
-    then kept; 0: they train with the rest), unwarp's and unsmooth's templates (least squares, then trained on); `faces`: this stage's photo folders instead of the recipe's; `init`: a
-    saved model folder (e.g. a bundled component) to fine-tune instead of starting fresh;
-    `loss_weights` override the stage's default weights by loss name."""
+    then kept; 0: they train with the rest), unwarp's and unsmooth's templates (least squares, then trained on), a
+    colour-conditioned FMAR's or shared expert's colour standardisation (default 256); `faces`: this stage's photo
+    folders instead of the recipe's; `init`: a saved model folder (e.g. a bundled component) to fine-tune instead of
+    starting fresh; `model`: configuration values that replace the recipe configuration's (or the `init` model's),
+    e.g. `{colour_condition: true}`: parameters they add start as in a fresh model; `loss_weights` override the
+    stage's default weights by loss name."""
 
     steps: int = 300
     batch_size: int = 8
@@ -58,6 +61,7 @@ class StageSettings:
     exact_fit: int = 0
     faces: list[str] | None = None
     init: str | None = None
+    model: dict = field(default_factory=dict)
     checkpoint_every: int = 50
     log_every: int = 10
     num_workers: int = 1

@@ -7,15 +7,17 @@ the router by its mean F1, degree estimators by their degree error.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from ..configs import build_model, model_class
 from ..diffusion import training_step
-from ..errors import WeightsError
+from ..errors import MofrrError, WeightsError
 from ..faces import crop_landmarks
 from ..metrics import best_thresholds, detection_scores, psnr
 from ..models import Merger
@@ -92,11 +94,23 @@ class Stage:
         return RETOUCH_TYPES.index(self.retouch_type)
 
     def build(self) -> Model:
-        """The model to train: fresh in the recipe's configuration, or with `init` a saved one to fine-tune."""
-        if self.settings.init:
-            return load_model(self.settings.init, model_class(self.component))
-        extra = {"retouch_type": self.retouch_type} if self.retouch_type else {}
-        return build_model(self.component, self.recipe.config, **extra)
+        """The model to train: fresh in the recipe's configuration, or with `init` a saved one to fine-tune;
+        `model` settings replace configuration values of either (what they add starts fresh)."""
+        cls, overrides = model_class(self.component), self.settings.model
+        unknown = sorted(set(overrides) - set(inspect.signature(cls.__init__).parameters))
+        if unknown:
+            raise MofrrError(f"recipe: model setting(s) {', '.join(unknown)} of {self.key} are not {cls.__name__} configuration values")
+        if not self.settings.init:
+            extra = {"retouch_type": self.retouch_type} if self.retouch_type else {}
+            return build_model(self.component, self.recipe.config, **extra, **overrides)
+        saved = load_model(self.settings.init, cls)
+        if not overrides:
+            return saved
+        model = cls.from_config(saved.config, **overrides)
+        unexpected = model.load_state_dict(saved.state_dict(), strict=False).unexpected_keys
+        if unexpected:
+            raise MofrrError(f"recipe: model settings {overrides} of {self.key} would drop weights of {self.settings.init} ({unexpected[0]}, ...)")
+        return model
 
     def prepare(self, model: Model, device: torch.device) -> None:
         """Load what the stage needs besides `model`, the one it trains (frozen models), once."""
@@ -264,10 +278,24 @@ class ExpertStage(Stage):
 
 
 class PixelDiffusionStage(Stage):
-    """Shared expert and FMAR: pixel-space conditional diffusion at their working size, whole faces."""
+    """Shared expert and FMAR: pixel-space conditional diffusion at their working size, whole faces. With a
+    colour condition, its standardisation is measured on `exact_fit` (default 256) training faces first."""
 
     crops = False
     loss_weights = {"noise": 1.0, "photo": 1.0}
+
+    def start(self, model, train, fresh, progress=True):
+        if model.colour is not None and not model.colour.fitted:
+            count = self.settings.exact_fit or 256
+            keys = [(k // len(train), k % len(train)) for k in range(count)]
+            features = []
+            for first in tqdm(range(0, count, 32), desc="colour condition: measuring", unit="batch", disable=not progress):
+                measured, found = model.colour.measure(torch.stack([train[key]["retouched"] for key in keys[first : first + 32]]))
+                features.append(measured[found])
+            features = torch.cat(features)
+            if len(features) < 2:
+                raise MofrrError(f"{self.key}: dlib found a face in {len(features)} of {count} training crops; the colour condition needs face crops of 128 px or more")
+            model.colour.fit(features)
 
     def losses(self, model, batch, generator):
         retouched, original = batch["retouched"], batch["original"]
