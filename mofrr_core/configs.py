@@ -73,8 +73,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
         ),
         "shared_expert": dict(unet=_unet((16, 32, 64, 128), 1, (3,), 8, 32), sample_size=128, **_RESIDUAL_PREDICTION),
         "merger": dict(block_out_channels=(16, 32, 64, 128, 256), norm_num_groups=8),
-        # the lite router's face slimming read is not reliable enough to act on (README, Evaluation)
-        "unwarp": dict(grid=48, routed_types=("eye_enlargement",)),
+        "unwarp": dict(grid=48),
         "unsmooth": dict(grid=32),
         "fmar": dict(unet=_unet((32, 64, 128, 128), 1, (2, 3), 8, 32), sample_size=64, colour_condition=True, **_RESIDUAL_PREDICTION),
         "hfdg": dict(

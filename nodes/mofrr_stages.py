@@ -90,7 +90,7 @@ class Unsmooth(_Inverse, io.ComfyNode):
 class Unwarp(_Inverse, io.ComfyNode):
     key = "unwarp"
     about = ("MofrrUnwarp", "MoFRR unwarp",
-             ("Moves the pixels of the warps the router found (eye enlargement; face slimming where named in experts) back "
+             ("Moves the pixels of the warps the router found (face slimming, eye enlargement) back "
               "where they were, at their estimated degree; other crops pass through unchanged. Run the experts and the "
               "merger on its image."))
 

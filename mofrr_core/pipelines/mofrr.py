@@ -12,7 +12,7 @@ Per aligned face crop, resized to `working_size` (aspect kept):
 4. unsmooth scales the fine detail left in the skin back up where smoothing was chosen, and unwarp
    moves the pixels of the chosen warps (face slimming, eye enlargement) back, each by templates
    placed on the crop's landmarks; chosen by the router, only the types it reads reliably enough
-   (their `routed_types`: smoothing and eye enlargement in the bundled weights), each at its
+   (their `routed_types`: all three in the bundled weights), each at its
    degree times its presence probability; named in `experts`, all, at their degrees;
 5. every chosen WaveFRR expert restores that crop (DDIM, `steps` steps, IDEM at every step),
    and the shared expert always does;
