@@ -84,6 +84,17 @@ def test_landmark_cache_skips_the_detector(face_folder, tmp_path, monkeypatch):
     assert np.allclose(again[0], lms[0], atol=0.01)
 
 
+def test_landmark_caches_sharing_a_file_do_not_collide(face_folder, tmp_path):
+    """Another process's temporary file in the way (here a folder of that name) must not stop a save."""
+    photo = next(face_folder.glob("*/*.jpg"))
+    (tmp_path / "lm.tmp").mkdir()
+    cache = LandmarkCache(tmp_path / "lm.json")
+    cache.get(photo)
+    cache.save()
+    assert LandmarkCache(tmp_path / "lm.json").entries == cache.entries
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lm.json", "lm.tmp"]
+
+
 def test_on_the_fly_pairs(face_folder, photos, tmp_path):
     data = RetouchPairs(face_folder, size=64, kind="mixed", seed=1, cache=tmp_path / "lm.json", progress=False)
     assert len(data) == len(photos)

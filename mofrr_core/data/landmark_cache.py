@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +47,13 @@ class LandmarkCache:
         return [np.asarray(f, dtype=np.float32) for f in entry["faces"]], entry["error"]
 
     def save(self) -> None:
-        """Write the cache atomically (a crash never leaves a half-written file)."""
+        """Write the cache atomically (a crash never leaves a half-written file), through a temporary file of
+        its own so that processes sharing one cache (data-loader workers, `accelerate launch`) never collide."""
         if not self.path:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": 1, "entries": self.entries}))
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"version": 1, "entries": self.entries}, out)
         os.replace(tmp, self.path)
         self._dirty = 0
