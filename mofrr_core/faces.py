@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.util import find_spec
@@ -90,16 +91,16 @@ def detect_faces(rgb: np.ndarray, use_cnn: bool = True, min_face: int = MIN_FACE
     return faces
 
 
-def crop_landmarks(images: torch.Tensor) -> torch.Tensor:
-    """68 landmarks of the largest face in each (3, H, W) crop in [0, 1] -> (B, 68, 2) float32 in the crop's
-    pixels, on the crops' device; NaN where the fast (HOG) detector finds no face."""
-    arrays = images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-    out = torch.full((len(arrays), 68, 2), float("nan"))
-    for i, rgb in enumerate(arrays):
-        found = detect_faces(rgb, use_cnn=False)
+def crop_landmarks(images: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """68 landmarks of the largest face in each (3, H, W) crop in [0, 1] (a batch, or a list of crops of any
+    sizes) -> (B, 68, 2) float32 in each crop's pixels, on the crops' device; NaN where the fast (HOG)
+    detector finds no face."""
+    out = torch.full((len(images), 68, 2), float("nan"))
+    for i, image in enumerate(images):
+        found = detect_faces(image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy(), use_cnn=False)
         if found:
             out[i] = torch.from_numpy(found[0].landmarks)
-    return out.to(images.device)
+    return out.to(images[0].device)
 
 
 @lru_cache(maxsize=1)

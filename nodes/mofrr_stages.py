@@ -36,7 +36,9 @@ class Router(io.ComfyNode):
             display_name="MoFRR router",
             category=CATEGORY,
             description="Detects which retouch types were applied to each crop (presence probability), estimates each "
-                        "type's degree and picks the experts to run.",
+                        "type's degree and picks the experts to run. Crops at least twice the working side (faces "
+                        "aligned at 512 or more) let it read eye enlargement at the face's own resolution, where a "
+                        "whole-photo warp leaves its trace.",
             inputs=[MoFRRPipelineLink.Input("pipeline"), io.Image.Input("crops"), *widgets.gating()],
             outputs=[RoutingLink.Output("routing", display_name="routing"), io.String.Output("text", display_name="text")],
         )
@@ -46,8 +48,8 @@ class Router(io.ComfyNode):
         from . import runtime
         from .text import faces_text
 
-        _, x = runtime.crops_in(pipeline, crops)
-        routing = pipeline.route(x, gating, threshold, widgets.experts_option(experts))
+        rgb, x = runtime.crops_in(pipeline, crops)
+        routing = pipeline.route(x, gating, threshold, widgets.experts_option(experts), crops=rgb)
         faces = [vars(routing.face(i)) for i in range(len(routing))]
         return io.NodeOutput(routing, faces_text(faces, "crop"))
 

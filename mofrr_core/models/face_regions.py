@@ -6,7 +6,7 @@ statistic of regions it leaves alone, so the comparison holds across cameras and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -77,14 +77,17 @@ def face_regions(lm: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray
 
 
 def per_face(
-    images: torch.Tensor, landmarks: torch.Tensor, read: Callable[[np.ndarray, np.ndarray], np.ndarray], size: int
+    images: torch.Tensor | Sequence[torch.Tensor], landmarks: torch.Tensor, read: Callable[[np.ndarray, np.ndarray], np.ndarray], size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`read(image, landmarks)` of every face of a batch -> ((B, size) float32 features, (B,) found). `images`
-    (B, 3, H, W) in [0, 1]; `landmarks` (B, 68, 2), NaN where no face was found: those rows get the batch's mean."""
+    (B, 3, H, W) in [0, 1], or a list of (3, H, W) crops of any sizes; `landmarks` (B, 68, 2) in their pixels,
+    NaN where no face was found: those rows get the batch's mean."""
     found = torch.isfinite(landmarks).flatten(1).all(dim=1).cpu()
-    arrays = images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     points = landmarks.detach().float().cpu().numpy()
-    rows = [read(a, p) if ok else np.zeros(size, np.float32) for a, p, ok in zip(arrays, points, found.tolist())]
+    rows = [
+        read(image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy(), p) if ok else np.zeros(size, np.float32)
+        for image, p, ok in zip(images, points, found.tolist())
+    ]
     return fill_missing(torch.from_numpy(np.stack(rows)), found), found
 
 

@@ -8,6 +8,12 @@ global. One head per retouch type gives a presence logit and a degree in [0, 1].
 `texture_types` from the fine detail of each face region and the landmark layout (`TextureHead`),
 when the caller passes the landmarks (`landmarks`, from `find_landmarks`); without them, the image
 heads decide.
+
+A warp's resampling trace lives at the scale the warp was applied at: a beautify app warps the whole
+photo, and shrinking a large face to the working size blurs the trace away. So the types in
+`native_types` are read again on the face at its own resolution when the caller passes it (`reading`)
+and it is at least `native_scale` times the working side, against their own presence thresholds
+(`native_thresholds`, calibrated on such reads), since faces read at that scale look softer.
 """
 
 import math
@@ -73,6 +79,9 @@ class Router(Model):
         shape_types: tuple[str, ...] = (),
         colour_types: tuple[str, ...] = (),
         texture_types: tuple[str, ...] = (),
+        native_types: tuple[str, ...] = (),
+        native_thresholds: tuple[float, ...] = (),
+        native_scale: float = 2.0,
     ):
         super().__init__()
         self.shape_columns = [RETOUCH_TYPES.index(check_type(t)) for t in shape_types]
@@ -80,6 +89,9 @@ class Router(Model):
         self.texture_columns = [RETOUCH_TYPES.index(check_type(t)) for t in texture_types]
         if len(set(self.reader_columns)) < len(self.reader_columns):
             raise ValueError("a retouch type can be in one of shape_types, colour_types and texture_types, not several")
+        self.native_columns = [RETOUCH_TYPES.index(check_type(t)) for t in native_types]
+        if not set(self.native_columns) <= set(self.reader_columns) or len(native_thresholds) != len(native_types):
+            raise ValueError("native_types must be types a reading head decides, each with one of native_thresholds")
         self.landmark_head = LandmarkHead(len(shape_types)) if shape_types else None
         self.colour_head = ColourHead(len(colour_types)) if colour_types else None
         self.texture_head = TextureHead(len(texture_types)) if texture_types else None
@@ -106,8 +118,9 @@ class Router(Model):
         training, whether or not the caller aligned them from landmarks of its own); None without a head that reads them."""
         return crop_landmarks(images) if self.uses_landmarks else None
 
-    def forward(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> RouterOutput:
-        """`images` (B, 3, H, W) in [0, 1]; `landmarks` (B, 68, 2) in their pixels, NaN rows where none were found."""
+    def forward(self, images: torch.Tensor, landmarks: torch.Tensor | None = None, reading: Sequence[torch.Tensor] | None = None) -> RouterOutput:
+        """`images` (B, 3, H, W) in [0, 1]; `landmarks` (B, 68, 2) in their pixels, NaN rows where none were found;
+        `reading`: the same faces at their own resolution ((3, h, w) crops of any sizes), for `native_types`."""
         x = to_signed(images)
         if self.config.highpass_gain > 0:
             x = torch.cat([x, self.config.highpass_gain * highpass(x)], dim=1)
@@ -124,7 +137,27 @@ class Router(Model):
                 logits[:, columns] = torch.where(found, presence.to(logits.dtype), image_logits[:, columns])
                 degrees[:, columns] = torch.where(found, degree.to(degrees.dtype), image_degrees[:, columns])
                 read[:, columns] = found
+            if reading is not None and self.native_columns:
+                self._read_natively(images, reading, logits)
         return RouterOutput(logits, torch.sigmoid(logits), degrees, image_logits, image_degrees, read)
+
+    def _read_natively(self, images: torch.Tensor, reading: Sequence[torch.Tensor], logits: torch.Tensor) -> None:
+        """Replace the logits of `native_types` by their reading heads' reads of the crops in `reading` at least
+        `native_scale` times the working side (where dlib finds the face there), against `native_thresholds`."""
+        rows = [i for i, crop in enumerate(reading) if min(crop.shape[-2:]) >= self.config.native_scale * min(images.shape[-2:])]
+        if not rows:
+            return
+        crops = [reading[i] for i in rows]
+        landmarks = crop_landmarks(crops).to(images.device)
+        shifts = {c: math.log(t / (1 - t)) for c, t in zip(self.native_columns, self.config.native_thresholds)}
+        index = torch.tensor(rows, device=images.device)
+        for columns, head in self.readers():
+            native = [(k, c) for k, c in enumerate(columns) if c in shifts]
+            if native:
+                presence, _, found = head(crops, landmarks)
+                found = found.to(images.device)
+                for k, c in native:
+                    logits[index, c] = torch.where(found, presence[:, k].to(logits.dtype) - shifts[c], logits[index, c])
 
     @torch.no_grad()
     def move_thresholds(self, thresholds: Sequence[float]) -> None:

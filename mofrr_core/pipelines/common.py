@@ -273,8 +273,8 @@ class RestorationPipeline(DiffusionPipeline):
     """Base of the MoFRR and FRRffusion pipelines: loading, saving and the face loop.
 
     Subclasses name their `method` and `components_used` (component names of `configs`), and provide
-    `working_side`/`working_multiple`, `plan(x, options, timings)` and
-    `restore(x, plan, sampler, timings) -> (restored batch, [FaceInfo per row])`; `cpu_bf16_modules`
+    `working_side`/`working_multiple`, `plan(x, options, timings, crops)` (`crops`: the faces of `x` at their
+    own resolution) and `restore(x, plan, sampler, timings) -> (restored batch, [FaceInfo per row])`; `cpu_bf16_modules`
     names the submodules where bf16 pays on a CPU and `cpu_traced_modules` those where TorchScript traces
     pay (shell patterns of dotted paths, `*` within one name; traced modules must return tensors and
     must not nest).
@@ -388,7 +388,7 @@ class RestorationPipeline(DiffusionPipeline):
 
     # the method's part
 
-    def plan(self, x: torch.Tensor, options: dict, timings: Timings) -> Plan:
+    def plan(self, x: torch.Tensor, options: dict, timings: Timings, crops: list[torch.Tensor] | None = None) -> Plan:
         raise NotImplementedError
 
     def restore(self, x: torch.Tensor, plan: Plan, sampler: Sampler, timings: Timings) -> tuple[torch.Tensor, list[FaceInfo]]:
@@ -425,7 +425,7 @@ class RestorationPipeline(DiffusionPipeline):
         for i, crop in enumerate(crops):
             groups.setdefault(working_shape(*crop.shape[-2:], self.working_side, self.working_multiple), []).append(i)
         batches = [(rows, torch.cat([self.to_working(crops[i]) for i in rows])) for rows in groups.values()]
-        plans = [self.plan(x, options, timings) for _, x in batches]
+        plans = [self.plan(x, options, timings, [crops[i][0] for i in rows]) for rows, x in batches]
         progress = Progress(steps * sum(p.runs for p in plans), callback)
         restored: list = [None] * len(jobs)
         faces: list = [None] * len(jobs)

@@ -58,7 +58,7 @@ class FRRffusionPipeline(RestorationPipeline):
         """
         return self.run(image, steps=steps, seed=seed, aligned=aligned, size=size, callback=callback, name=name, options={})
 
-    def plan(self, x: torch.Tensor, options: dict, timings: Timings) -> Plan:
+    def plan(self, x: torch.Tensor, options: dict, timings: Timings, crops=None) -> Plan:
         return Plan(runs=1)
 
     # the stages, on a batch `x` of crops at the working size (see `to_working`)

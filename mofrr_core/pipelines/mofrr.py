@@ -198,13 +198,17 @@ class MoFRRPipeline(RestorationPipeline):
     # the stages, on a batch `x` of crops at the working size (see `to_working`)
 
     @inference
-    def route(self, x: torch.Tensor, gating: str = "hard", threshold: float = 0.5, experts=None, timings: Timings | None = None) -> Routing:
-        """Stages 1-3: routing probabilities, degrees, and which experts run on which rows with which weight."""
+    def route(
+        self, x: torch.Tensor, gating: str = "hard", threshold: float = 0.5, experts=None, timings: Timings | None = None, crops=None
+    ) -> Routing:
+        """Stages 1-3: routing probabilities, degrees, and which experts run on which rows with which weight.
+        `crops`: the faces of `x` at their own resolution ((3, h, w) each, or a batch), on which the router reads
+        its `native_types` (a warp's trace fades when a large face is shrunk to the working size)."""
         options = routing_options(gating, threshold, experts)
         timings = timings or Timings(self.device)
         with timings.stage("router"):
             landmarks = self.router.find_landmarks(x)
-            routed = self.router(x, landmarks=landmarks)
+            routed = self.router(x, landmarks=landmarks, reading=crops)
             if landmarks is None:  # a router that reads none: unsmooth and unwarp still need them
                 landmarks = crop_landmarks(x)
             probabilities = routed.probabilities.float()
@@ -285,8 +289,8 @@ class MoFRRPipeline(RestorationPipeline):
 
     # the pipeline's part of the face loop
 
-    def plan(self, x: torch.Tensor, options: dict, timings: Timings) -> Plan:
-        routing = self.route(x, timings=timings, **options)
+    def plan(self, x: torch.Tensor, options: dict, timings: Timings, crops=None) -> Plan:
+        routing = self.route(x, timings=timings, crops=crops, **options)
         return Plan(routing.runs, dict(routing=routing))
 
     def restore(self, x: torch.Tensor, plan: Plan, sampler: Sampler, timings: Timings) -> tuple[torch.Tensor, list[FaceInfo]]:
