@@ -125,3 +125,13 @@ def test_capture_augmentation_varies_the_original_per_pair(face_folder, tmp_path
     assert all(look.shape == face.shape and look.dtype == np.float32 for look in looks)
     assert len({round(float(np.abs(look - face).mean()), 4) for look in looks}) > 4
     assert (capture_augment(face, rng, chance=0.0) == face).all()
+
+
+def test_delivery_compresses_only_the_retouched_face(face_folder, tmp_path):
+    common = dict(size=128, kind="face_slimming", seed=1, cache=tmp_path / "lm.json", progress=False)
+    plain, delivered = RetouchPairs(face_folder, **common), RetouchPairs(face_folder, deliver=1.0, **common)
+    for i in range(len(plain)):
+        a, b = plain[(0, i)], delivered[(0, i)]
+        assert all((a[k] == b[k]).all() for k in a if k != "retouched")
+        change = (a["retouched"] - b["retouched"]).abs().mean().item()
+        assert 0 < change < 0.02  # a JPEG's loss, not another retouch

@@ -357,9 +357,10 @@ def test_a_stage_can_train_on_its_own_folders_unless_the_command_line_names_othe
 
 
 def test_a_stage_can_validate_on_faces_retouched_as_the_evaluation_set_is(tmp_path):
-    recipe = load_recipe(tiny_recipe(tmp_path, stages={"router": {"val_kind": "evaluation"}}))
+    recipe = load_recipe(tiny_recipe(tmp_path, stages={"router": {"val_kind": "evaluation", "deliver": 0.3}}))
     train, val = Trainer(make_stages(recipe, "router")[0], recipe, progress=False)._datasets()
     assert (train.kind, val.kind) == ("any", "evaluation")
+    assert (train.deliver, val.deliver) == (0.3, 0.0)  # training faces delivered as JPEG, validation faces never
     singles = [int(val[(epoch, 0)]["presence"].sum() == 1) for epoch in range(200)]
     assert 0.7 < np.mean(singles) < 0.9  # each type alone four times as often as mixed, as in the evaluation set
     expert = Trainer(make_stages(recipe, "expert", "smoothing")[0], recipe, progress=False)._datasets()

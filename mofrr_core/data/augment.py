@@ -41,10 +41,10 @@ def _colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return grey + rng.uniform(0.75, 1.25) * (out - grey)
 
 
-def _jpeg(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """JPEG compression at a random quality."""
+def _jpeg(image: np.ndarray, rng: np.random.Generator, qualities: tuple[int, int] = (45, 96)) -> np.ndarray:
+    """JPEG compression at a random quality in [low, high)."""
     bgr = np.round(np.clip(image[..., ::-1], 0, 1) * 255).astype(np.uint8)
-    _, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(45, 96))])
+    _, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(*qualities))])
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255.0
 
 
@@ -58,3 +58,9 @@ def capture_augment(image: np.ndarray, rng: np.random.Generator, chance: float =
         if rng.random() < chance * odds:
             out = step(out, rng)
     return np.clip(out, 0, 1).astype(np.float32)
+
+
+def deliver(image: np.ndarray, rng: np.random.Generator, chance: float) -> np.ndarray:
+    """A retouched face as an app may deliver it: with odds `chance`, saved as JPEG at quality 60-95, which
+    weakens the finest traces a retouch leaves (a warp's resampling) but not the retouch itself."""
+    return _jpeg(image, rng, (60, 96)) if rng.random() < chance else image

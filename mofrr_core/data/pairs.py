@@ -13,7 +13,7 @@ from ..align import align_face
 from ..imageio import list_images, load_photo, to_uint8
 from ..retouch import random_retouch
 from ..types import RETOUCH_TYPES
-from .augment import capture_augment
+from .augment import capture_augment, deliver
 from .landmark_cache import LandmarkCache
 from .synthesize import split_of
 
@@ -31,7 +31,8 @@ class RetouchPairs(Dataset):
     tensors: `retouched` and `original` (3, N, N) in [0, 1], `presence` (4,), `degree` (4,)
     in [0, 1], `level` (4,), `flow` (2, N, N), with retouched(x) = original(x + flow(x)), and
     `retouched_landmarks` (68, 2), the crop's landmarks where the warps moved them.
-    `augment` > 0 passes each original through `capture_augment` with that chance scale first.
+    `augment` > 0 passes each original through `capture_augment` with that chance scale first;
+    `deliver` > 0 is the odds that the retouched face is then saved as JPEG (`deliver`), as apps deliver it.
     """
 
     def __init__(
@@ -45,8 +46,9 @@ class RetouchPairs(Dataset):
         cache: str | Path | None = None,
         progress: bool = True,
         augment: float = 0.0,
+        deliver: float = 0.0,
     ):
-        self.size, self.kind, self.seed, self.epoch, self.augment = size, kind, seed, 0, augment
+        self.size, self.kind, self.seed, self.epoch, self.augment, self.deliver = size, kind, seed, 0, augment, deliver
         roots = [Path(f) for f in (faces if isinstance(faces, (list, tuple)) else [faces])]
         landmarks = LandmarkCache(cache)
         self.items: list[tuple[Path, np.ndarray]] = []
@@ -83,6 +85,8 @@ class RetouchPairs(Dataset):
         if self.augment > 0:
             original = to_uint8(capture_augment(original, rng, self.augment)).astype(np.float32) / 255.0
         retouched, record = random_retouch(original, lm, rng, self.kind)
+        if self.deliver > 0:
+            retouched = deliver(retouched, rng, self.deliver)
         strengths = np.array([record.strengths()[t] for t in RETOUCH_TYPES], dtype=np.float32)
         flow = record.flow if record.flow is not None else np.zeros((*original.shape[:2], 2), np.float32)
         return {

@@ -34,7 +34,8 @@ class StageSettings:
     merger's chance of also getting, per absent retouch type, that type's expert residual (a
     router's false positive), so it learns to hold back residuals that do not fit; `augment`:
     chance scale of the capture augmentation of training originals (`capture_augment`; 0: none,
-    validation never); `val_kind`: the retouch kind of the validation faces (default: the stage's own; the
+    validation never); `deliver`: odds that a retouched training face is saved as JPEG after the retouch, as
+    apps deliver it (validation never); `val_kind`: the retouch kind of the validation faces (default: the stage's own; the
     router calibrates its thresholds on them, e.g. "evaluation"); `exact_fit`: the parts a stage can fit in closed
     form are fitted to that many training faces before the first step: the router's reading heads (L-BFGS,
     then kept; 0: they train with the rest), unwarp's and unsmooth's templates (least squares, then trained on), a
@@ -57,6 +58,7 @@ class StageSettings:
     coarse: str = "original"
     false_routing: float = 0.0
     augment: float = 0.0
+    deliver: float = 0.0
     val_kind: str | None = None
     exact_fit: int = 0
     faces: list[str] | None = None

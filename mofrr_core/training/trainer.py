@@ -101,7 +101,7 @@ class Trainer:
             faces=self.settings.faces or recipe.faces, size=recipe.size, val_fraction=recipe.val_fraction,
             cache=recipe.runs / "landmarks.json", progress=self.progress,
         )
-        train = RetouchPairs(seed=recipe.seed, split="train", kind=kind, augment=self.settings.augment, **common)
+        train = RetouchPairs(seed=recipe.seed, split="train", kind=kind, augment=self.settings.augment, deliver=self.settings.deliver, **common)
         return train, RetouchPairs(seed=10_000 + recipe.seed, split="val", kind=val_kind, **common)
 
     def _val_batches(self, val: Dataset, device: torch.device) -> list[dict]:
