@@ -100,7 +100,9 @@ def crop_landmarks(images: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tenso
         found = detect_faces(image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy(), use_cnn=False)
         if found:
             out[i] = torch.from_numpy(found[0].landmarks)
-    return out.to(images[0].device)
+    if isinstance(images, torch.Tensor):
+        return out.to(images.device)
+    return out.to(images[0].device) if images else out
 
 
 @lru_cache(maxsize=1)

@@ -62,3 +62,11 @@ def test_native_types_must_be_read_by_a_head_each_with_a_threshold():
         build_model("router", "tiny", native_types=("eye_enlargement",), native_thresholds=(0.5,))
     with pytest.raises(ValueError, match="native_types"):
         build_model("router", "tiny", texture_types=("eye_enlargement",), native_types=("eye_enlargement",))
+
+
+def test_landmarks_of_crops_of_any_sizes_and_of_none():
+    from mofrr_core.faces import crop_landmarks
+
+    crops = [torch.zeros(3, 80, 64), torch.zeros(3, 64, 64)]
+    assert crop_landmarks(crops).shape == (2, 68, 2) and crop_landmarks(crops).isnan().all()
+    assert crop_landmarks([]).shape == crop_landmarks(torch.zeros(0, 3, 64, 64)).shape == (0, 68, 2)

@@ -32,7 +32,7 @@ class RetouchPairs(Dataset):
     in [0, 1], `level` (4,), `flow` (2, N, N), with retouched(x) = original(x + flow(x)), and
     `retouched_landmarks` (68, 2), the crop's landmarks where the warps moved them.
     `augment` > 0 passes each original through `capture_augment` with that chance scale first;
-    `deliver` > 0 is the odds that the retouched face is then saved as JPEG (`deliver`), as apps deliver it.
+    `deliver` > 0 is the odds that the retouched face is then saved as JPEG (`augment.deliver`), as apps deliver it.
     """
 
     def __init__(
