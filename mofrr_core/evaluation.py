@@ -26,7 +26,7 @@ from .charts import bar_chart
 from .errors import MofrrError
 from .faces import detect_faces, face_descriptor
 from .imageio import list_images, load_photo, to_uint8
-from .metrics import detection_scores, psnr, ssim
+from .metrics import bootstrap_interval, detection_scores, psnr, roc_auc, ssim
 from .models import RegressionBaseline
 from .pipelines import FRRffusionPipeline, MoFRRPipeline
 from .retouch import RetouchRecord, random_retouch
@@ -146,7 +146,8 @@ def _image_metrics(restored: np.ndarray, original: np.ndarray) -> tuple[float, f
 
 @dataclass
 class EvaluationReport:
-    """Per method and group: mean psnr, ssim, identity; the router and degree figures of MoFRR."""
+    """Per method and group: mean psnr, ssim, identity and the 95 % interval of the PSNR gain over the input
+    (faces resampled); the router and degree figures of MoFRR."""
 
     rows: dict[str, dict[str, dict[str, float]]]
     router: dict[str, dict[str, float]]
@@ -168,18 +169,28 @@ class EvaluationReport:
                 delta = "" if method == "input" else f" ({m['psnr'] - base[g]['psnr']:+.2f})"
                 cells.append(f"{m['psnr']:.2f}{delta} / {m['ssim']:.3f} / {m['identity']:.3f}")
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines += ["", "| PSNR gain over the input (dB), 95 % interval over the faces | " + " | ".join(GROUPS) + " |", "|---" * (len(GROUPS) + 1) + "|"]
+        for method, groups in self.rows.items():
+            if method != "input":
+                lines.append(f"| {method} | " + " | ".join(f"{groups[g]['gain_low']:+.2f} to {groups[g]['gain_high']:+.2f}" for g in GROUPS) + " |")
         if self.router:
             lines += ["", "| MoFRR router and degrees | " + " | ".join(RETOUCH_TYPES) + " |", "|---" * (len(RETOUCH_TYPES) + 1) + "|"]
             for metric in ("precision", "recall", "f1"):
                 lines.append(f"| {metric} | " + " | ".join(f"{self.router[t][metric]:.3f}" for t in RETOUCH_TYPES) + " |")
+            lines.append("| f1, 95 % interval over the faces | " + " | ".join(f"{self.router[t]['f1_low']:.3f}-{self.router[t]['f1_high']:.3f}" for t in RETOUCH_TYPES) + " |")
+            lines.append("| ROC AUC | " + " | ".join(f"{self.router[t]['auc']:.3f}" for t in RETOUCH_TYPES) + " |")
             lines.append("| degree MAE | " + " | ".join(f"{self.degree_mae[t]:.3f}" for t in RETOUCH_TYPES) + " |")
         return "\n".join(lines) + "\n"
 
 
 def _router_scores(cases: list[TestCase], routing: list[dict[str, float]], threshold: float = 0.5) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 (with its 95 % interval over the faces) and ROC AUC of the router per type."""
     truth = torch.tensor([[c.record.strengths()[t] > 0 for t in RETOUCH_TYPES] for c in cases])
-    found = torch.tensor([[r[t] >= threshold for t in RETOUCH_TYPES] for r in routing])
+    probabilities = torch.tensor([[r[t] for t in RETOUCH_TYPES] for r in routing])
+    found = probabilities >= threshold
     scores = detection_scores(found, truth)
+    scores["f1_low"], scores["f1_high"] = bootstrap_interval(lambda rows: detection_scores(found[rows], truth[rows])["f1"], [c.face for c in cases])
+    scores["auc"] = roc_auc(probabilities, truth)
     return {t: {name: float(values[j]) for name, values in scores.items()} for j, t in enumerate(RETOUCH_TYPES)}
 
 
@@ -191,10 +202,17 @@ def _degree_mae(cases: list[TestCase], degrees: list[dict[str, float]]) -> dict[
     return mae
 
 
+def _mean_interval(values: torch.Tensor) -> tuple[float, float]:
+    """95 % interval of the mean of one value per face, faces resampled."""
+    low, high = bootstrap_interval(lambda rows: values[rows].mean()[None], range(len(values)))
+    return float(low), float(high)
+
+
 def score(cases: list[TestCase], restorations: dict[str, Restorations], progress: bool = True) -> EvaluationReport:
     """Aggregate metrics of every method (plus the "input" row) per group."""
     reference = [face_descriptor(c.original, c.box) for c in cases]
     rows: dict[str, dict[str, dict[str, float]]] = {}
+    psnrs: dict[str, dict[str, torch.Tensor]] = {}
     everything = {"input": [c.retouched for c in cases], **{m: r.images for m, r in restorations.items()}}
     for method, images in everything.items():
         per_group: dict[str, list[tuple[float, float, float]]] = {g: [] for g in GROUPS}
@@ -205,6 +223,10 @@ def score(cases: list[TestCase], restorations: dict[str, Restorations], progress
         rows[method] = {
             g: dict(zip(("psnr", "ssim", "identity"), (float(v) for v in np.mean(values, axis=0)))) for g, values in per_group.items() if values
         }
+        psnrs[method] = {g: torch.tensor([v[0] for v in values]) for g, values in per_group.items() if values}
+    for method in restorations:
+        for g, row in rows[method].items():
+            row["gain_low"], row["gain_high"] = _mean_interval(psnrs[method][g] - psnrs["input"][g])
     mofrr = restorations.get("mofrr")
     router = _router_scores(cases, mofrr.routing) if mofrr else {}
     degree = _degree_mae(cases, mofrr.degrees) if mofrr else {}

@@ -4,6 +4,9 @@ Images are (B, 3, H, W) tensors in [0, 1]; every image metric returns one value 
 Detection metrics take (N, T) found / true presence and return one value per column (type).
 """
 
+from collections.abc import Callable, Sequence
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -62,3 +65,27 @@ def best_thresholds(probabilities: torch.Tensor, truth: torch.Tensor, low: float
         best = scores == scores.max()
         chosen.append(candidates[best][(candidates[best] - 0.5).abs().argmin()])
     return torch.stack(chosen)
+
+
+def roc_auc(scores: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Per column of (N, T) scores, the area under the ROC curve against (N, T) truth: the odds that a present
+    case scores above an absent one (ties count half); NaN for a column without both."""
+    areas = []
+    for s, t in zip(scores.detach().float().cpu().T, truth.bool().cpu().T):
+        above = (s[t][:, None] > s[~t][None, :]).float() + 0.5 * (s[t][:, None] == s[~t][None, :]).float()
+        areas.append(above.mean() if t.any() and (~t).any() else torch.tensor(float("nan")))
+    return torch.stack(areas)
+
+
+def bootstrap_interval(
+    statistic: Callable[[torch.Tensor], torch.Tensor], clusters: Sequence, draws: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Percentile interval of `statistic(rows)` (one value per column, rows indexing N cases) over resamplings of
+    whole clusters with replacement: the cases of one cluster (one face's versions) share its luck, so the
+    interval says how far the figure could move with other faces, not other draws of the same faces."""
+    names = list(dict.fromkeys(clusters))
+    members = [torch.tensor([i for i, c in enumerate(clusters) if c == name]) for name in names]
+    rng = np.random.default_rng(seed)
+    values = torch.stack([statistic(torch.cat([members[k] for k in rng.integers(len(names), size=len(names))])) for _ in range(draws)])
+    tail = (1 - level) / 2
+    return values.nanquantile(tail, dim=0), values.nanquantile(1 - tail, dim=0)

@@ -184,10 +184,17 @@ def test_evaluation_on_a_few_faces(trained, tmp_path):
         for m in groups.values():
             assert 10 < m["psnr"] <= 100 and 0 < m["ssim"] <= 1 and 0 <= m["identity"] < 1.5
     assert report.rows["input"]["whitening"]["identity"] > 0
+    for method in ("mofrr", "frrffusion", "baseline"):
+        for g, m in report.rows[method].items():
+            gain = m["psnr"] - report.rows["input"][g]["psnr"]
+            assert m["gain_low"] - 1e-6 <= gain <= m["gain_high"] + 1e-6
     for scores in report.router.values():
+        assert set(scores) == {"precision", "recall", "f1", "f1_low", "f1_high", "auc"}
         assert all(0 <= v <= 1 for v in scores.values())
+        assert scores["f1_low"] <= scores["f1"] <= scores["f1_high"]
     table = (tmp_path / "eval" / "evaluation.md").read_text()
-    assert "| mofrr |" in table and "| f1 |" in table
+    assert "| mofrr |" in table and "| f1 |" in table and "| ROC AUC |" in table and "| f1, 95 % interval over the faces |" in table
+    assert "| PSNR gain over the input (dB), 95 % interval over the faces |" in table
     assert json.loads((tmp_path / "eval" / "evaluation.json").read_text())["faces"] == 2
     grid = Image.open(tmp_path / "eval" / "grid.png")
     assert grid.size == (5 * 256, 2 * 256)
