@@ -66,7 +66,8 @@ CONFIGS: dict[str, dict[str, dict]] = {
     },
     "lite": {
         "router": dict(stage_depths=(2, 2, 2, 2), base_width=16, mam_width=32, pool_sizes=(8, 4, 2, 1), fusion_width=256, highpass_gain=8.0,
-                       colour_types=("whitening",), texture_types=("smoothing", "face_slimming", "eye_enlargement")),
+                       colour_types=("whitening",), texture_types=("smoothing", "face_slimming", "eye_enlargement"),
+                       colour_layout=dict(width=16, members=3)),
         "degree": dict(stage_depths=(1, 1, 1, 1), base_width=16, num_levels=5),
         "wavefrr": dict(
             unet=_unet((8, 16, 32, 64), 1, (2,), 4, 32), idem_hidden=28, hfcam_channels=32, **_RESIDUAL_PREDICTION

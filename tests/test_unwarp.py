@@ -109,7 +109,7 @@ def test_the_report_says_what_unsmooth_and_unwarp_undid(fitted):
         assert result.to_dict()["undone"] == result.to_dict()["faces"][0]["undone"] == ["smoothing", "eye_enlargement"]
     for result in routed:  # an untrained router's choice
         face = result.faces[0]
-        assert face.undone == [t for t in ("smoothing", "eye_enlargement") if t in face.active]
+        assert face.undone == [t for t in ("smoothing", "face_slimming", "eye_enlargement") if t in face.active]
 
 
 def test_half_precision_keeps_the_geometry(fitted):

@@ -4,6 +4,8 @@ Whitening lifts and de-yellows the skin but leaves the lips, eyes, brows and oft
 were. Lighting and white balance move all of them together, so the skin's Lab colour measured
 against those regions separates whitened faces from pale ones on photos from other sources, where
 the image heads, trained on a few hundred photos, did not (see the README's Evaluation section).
+With a `FaceLayoutNet`, its logit adds to the linear read: the CNN sees where on the face the colour
+changed, which a handful of statistics cannot say.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from .face_layout_net import FaceLayoutNet
 from .face_regions import face_regions, per_face
 from .reading_head import ReadingHead
 
@@ -38,9 +41,19 @@ def colour_features(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
 
 
 class ColourHead(ReadingHead):
-    """Whitening (presence, degree) from skin colour statistics."""
+    """Whitening (presence, degree) from skin colour statistics, and from the face's colour layout (`layout`)."""
 
     size = FEATURES
+
+    def __init__(self, outputs: int, layout: FaceLayoutNet | None = None):
+        super().__init__(outputs)
+        self.layout = layout
+
+    def forward(self, images, landmarks):
+        presence, degree, found = super().forward(images, landmarks)
+        if self.layout is not None:
+            presence = presence + self.layout(images).to(presence)
+        return presence, degree, found
 
     def measure(self, images: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return per_face(images, landmarks, colour_features, FEATURES)

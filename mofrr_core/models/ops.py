@@ -68,3 +68,18 @@ def highpass(x: torch.Tensor) -> torch.Tensor:
     kernel = (kernel[:, None] * kernel[None]) / 16
     blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel.expand(x.shape[1], 1, 3, 3), groups=x.shape[1])
     return x - blurred
+
+
+_RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169), (0.019334, 0.119193, 0.950227))
+_WHITE = (0.950456, 1.0, 1.088754)
+
+
+def rgb_to_lab(images: torch.Tensor) -> torch.Tensor:
+    """sRGB (B, 3, H, W) in [0, 1] -> CIE Lab (L in [0, 100], D65): OpenCV's float conversion, without its lookup tables."""
+    x = images.float().clamp(0, 1)
+    linear = torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    matrix = torch.tensor(_RGB_TO_XYZ, device=x.device) / torch.tensor(_WHITE, device=x.device)[:, None]
+    xyz = torch.einsum("ij,bjhw->bihw", matrix, linear)
+    f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-12) ** (1 / 3), 7.787 * xyz + 16 / 116)
+    light = torch.where(xyz[:, 1] > 0.008856, 116 * f[:, 1] - 16, 903.3 * xyz[:, 1])
+    return torch.stack([light, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], dim=1)

@@ -7,7 +7,8 @@ global. One head per retouch type gives a presence logit and a degree in [0, 1].
 `colour_types` from the skin's colour against the rest of the face (`ColourHead`), and for those in
 `texture_types` from the fine detail of each face region and the landmark layout (`TextureHead`),
 when the caller passes the landmarks (`landmarks`, from `find_landmarks`); without them, the image
-heads decide.
+heads decide. With `colour_layout` (a `FaceLayoutNet` configuration), the colour head adds that CNN's read
+of the face's colour layout to its own.
 
 A warp's resampling trace lives at the scale the warp was applied at: a beautify app warps the whole
 photo, and shrinking a large face to the working size blurs the trace away. So the types in
@@ -29,6 +30,7 @@ from ..faces import crop_landmarks
 from ..types import RETOUCH_TYPES, check_type
 from .base import Model
 from .colour_head import ColourHead
+from .face_layout_net import FaceLayoutNet
 from .landmark_head import LandmarkHead
 from .ops import highpass, to_signed
 from .resnet import ResNet
@@ -82,6 +84,7 @@ class Router(Model):
         native_types: tuple[str, ...] = (),
         native_thresholds: tuple[float, ...] = (),
         native_scale: float = 2.0,
+        colour_layout: dict | None = None,
     ):
         super().__init__()
         self.shape_columns = [RETOUCH_TYPES.index(check_type(t)) for t in shape_types]
@@ -93,7 +96,8 @@ class Router(Model):
         if not set(self.native_columns) <= set(self.reader_columns) or len(native_thresholds) != len(native_types):
             raise ValueError("native_types must be types a reading head decides, each with one of native_thresholds")
         self.landmark_head = LandmarkHead(len(shape_types)) if shape_types else None
-        self.colour_head = ColourHead(len(colour_types)) if colour_types else None
+        layout = FaceLayoutNet(**colour_layout, outputs=len(colour_types)) if colour_layout and colour_types else None
+        self.colour_head = ColourHead(len(colour_types), layout) if colour_types else None
         self.texture_head = TextureHead(len(texture_types)) if texture_types else None
         self.backbone = ResNet(tuple(stage_depths), base_width, in_channels=6 if highpass_gain > 0 else 3)
         self.mam = MultiGranularityFusion(self.backbone.stage_channels, tuple(pool_sizes), mam_width, fusion_width)

@@ -39,7 +39,9 @@ class StageSettings:
     router calibrates its thresholds on them, e.g. "evaluation"); `exact_fit`: the parts a stage can fit in closed
     form are fitted to that many training faces before the first step: the router's reading heads (L-BFGS,
     then kept; 0: they train with the rest), unwarp's and unsmooth's templates (least squares, then trained on), a
-    colour-conditioned FMAR's or shared expert's colour standardisation (default 256); `faces`: this stage's photo
+    colour-conditioned FMAR's or shared expert's colour standardisation (default 256); `layout_fit`: the router's
+    face-layout CNN (`colour_layout` in its configuration) is trained on that many training faces before the
+    first step (`layout_epochs` epochs), then kept; `faces`: this stage's photo
     folders instead of the recipe's; `init`: a saved model folder (e.g. a bundled component) to fine-tune instead of
     starting fresh; `model`: configuration values that replace the recipe configuration's (or the `init` model's),
     e.g. `{colour_condition: true}`: parameters they add start as in a fresh model; `loss_weights` override the
@@ -61,6 +63,8 @@ class StageSettings:
     deliver: float = 0.0
     val_kind: str | None = None
     exact_fit: int = 0
+    layout_fit: int = 0
+    layout_epochs: int = 8
     faces: list[str] | None = None
     init: str | None = None
     model: dict = field(default_factory=dict)

@@ -29,6 +29,7 @@ from ..types import RETOUCH_TYPES, check_type, level_to_degree
 from ..wavelets import HaarPyramid
 from ..weights import load_model
 from .losses import focal_bce, photo_loss, total_variation
+from .layout_fit import fit_layout_net
 from .reader_fit import fit_reading_heads, freeze_reading_heads
 from .unsmooth_fit import fit_unsmooth
 from .unwarp_fit import fit_unwarp
@@ -158,7 +159,14 @@ class RouterStage(Stage):
         return model(batch["retouched"], landmarks=batch["landmarks"])
 
     def start(self, model, train, fresh, progress=True):
-        """With `exact_fit`, the reading heads are fitted exactly to that many training faces, then frozen."""
+        """With `exact_fit`, the reading heads are fitted exactly to that many training faces, then frozen; with
+        `layout_fit`, the colour head's face-layout CNN is trained on that many first, then frozen."""
+        layout = model.colour_head.layout if model.colour_head is not None else None
+        if self.settings.layout_fit and layout is not None:
+            if fresh:
+                types = [RETOUCH_TYPES[c] for c in model.colour_columns]
+                fit_layout_net(layout, train, self.settings.layout_fit, types, self.settings.layout_epochs, seed=self.recipe.seed, progress=progress)
+            layout.requires_grad_(False)
         if self.settings.exact_fit and model.uses_landmarks:
             if fresh:
                 fit_reading_heads(model, train, self.settings.exact_fit, progress=progress)
