@@ -1,7 +1,9 @@
 """The face-layout CNN: OpenCV's Lab, input zero outside the face, a saved net reloads to the same logits,
-its training alone and in the router stage."""
+bfloat16, its members' mean, its training alone and in the router stage."""
 
 from __future__ import annotations
+
+import copy
 
 import cv2
 import numpy as np
@@ -90,3 +92,17 @@ def test_the_router_stage_trains_the_layout_net_before_the_rest_and_keeps_it(tmp
     fit_layout_net(expected, trainer._datasets()[0], 6, ["whitening"], 2, seed=recipe.seed, progress=False)
     saved = trained.colour_head.layout.state_dict()
     assert saved["face"].any() and all(torch.equal(v, saved[k]) for k, v in expected.state_dict().items())
+
+
+def test_bfloat16_reads_as_float32_and_the_members_average(aligned):
+    crop, lm = aligned[0]
+    torch.manual_seed(0)
+    net = FaceLayoutNet(template=(lm / crop.shape[0]).ravel().tolist(), width=4, members=2).eval()
+    image = torch.from_numpy(crop).permute(2, 0, 1)[None].float()
+    with torch.no_grad():
+        full, each = net(image), net.read_each(net.layout(image))
+        half = copy.deepcopy(net).to(torch.bfloat16)
+        low = half(image)
+    assert half.face.dtype == torch.bool and low.dtype == torch.bfloat16
+    assert each.shape == (2, 1, 1) and torch.allclose(full, each.mean(0)) and not torch.allclose(each[0], each[1])
+    assert (low.float() - full).abs().max() < 0.02 * max(1.0, full.abs().max().item())
