@@ -1,4 +1,5 @@
-"""The training pairs a closed-form fit reads (unwarp's and unsmooth's): chosen pairs, with landmarks, in batches."""
+"""The training pairs a fit reads before a stage's first step: the first N items in batches, and for unwarp's and
+unsmooth's closed-form fits the chosen pairs, with landmarks."""
 
 from __future__ import annotations
 
@@ -19,13 +20,19 @@ def item_landmarks(items: list[dict]) -> torch.Tensor:
     return crop_landmarks(torch.stack([item["retouched"] for item in items])).float()
 
 
+def item_batches(dataset: Dataset, count: int, batch_size: int, desc: str = "", progress: bool = True) -> Iterator[list[dict]]:
+    """The first `count` items (epoch, i), epoch after epoch, in batches of `batch_size` (tqdm over the batches)."""
+    keys = [(k // len(dataset), k % len(dataset)) for k in range(count)]
+    for start in tqdm(range(0, count, batch_size), desc=desc, unit="batch", disable=not progress):
+        yield [dataset[key] for key in keys[start : start + batch_size]]
+
+
 def fit_pairs(dataset: Dataset, count: int, keep: Callable[[dict], bool], batch_size: int, desc: str,
               progress: bool = True) -> Iterator[tuple[list[dict], torch.Tensor]]:
     """Of the first `count` pairs (items (epoch, i), epoch after epoch), batches of those `keep` accepts and whose
     face has landmarks: (the items, their (B, 68, 2) landmarks)."""
-    keys = [(k // len(dataset), k % len(dataset)) for k in range(count)]
-    for start in tqdm(range(0, count, batch_size), desc=desc, unit="batch", disable=not progress):
-        items = [item for item in (dataset[key] for key in keys[start : start + batch_size]) if keep(item)]
+    for batch in item_batches(dataset, count, batch_size, desc, progress):
+        items = [item for item in batch if keep(item)]
         if not items:
             continue
         landmarks = item_landmarks(items)

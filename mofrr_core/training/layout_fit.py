@@ -19,6 +19,7 @@ from ..errors import MofrrError
 from ..faces import crop_landmarks
 from ..models.face_layout_net import FaceLayoutNet
 from ..types import RETOUCH_TYPES
+from .fit_pairs import item_batches
 
 CONFUSERS = {"whitening": ("smoothing",)}
 CONFUSER_WEIGHT = 3.0
@@ -28,8 +29,8 @@ CONFUSER_WEIGHT = 3.0
 def mean_template(dataset: Dataset, count: int = 512, batch_size: int = 32) -> list[float]:
     """The mean of dlib's 68 landmarks on the first `count` retouched training crops, in units of the crop's side."""
     found = []
-    for start in range(0, min(count, len(dataset)), batch_size):
-        images = torch.stack([dataset[(0, i)]["retouched"] for i in range(start, min(start + batch_size, count, len(dataset)))])
+    for items in item_batches(dataset, min(count, len(dataset)), batch_size, progress=False):
+        images = torch.stack([item["retouched"] for item in items])
         found.append(crop_landmarks(images) / images.shape[-1])
     points = torch.cat(found)
     points = points[torch.isfinite(points).flatten(1).all(dim=1)]
@@ -41,10 +42,8 @@ def mean_template(dataset: Dataset, count: int = 512, batch_size: int = 32) -> l
 @torch.no_grad()
 def measure_layouts(net: FaceLayoutNet, dataset: Dataset, count: int, batch_size: int = 32, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """The layouts (N, 3, size, size), half precision, and presence (N, 4) of `count` training faces (items (epoch, i), epoch after epoch)."""
-    keys = [(k // len(dataset), k % len(dataset)) for k in range(count)]
     layouts, presence = [], []
-    for start in tqdm(range(0, count, batch_size), desc="face layouts: measuring", unit="batch", disable=not progress):
-        items = [dataset[key] for key in keys[start : start + batch_size]]
+    for items in item_batches(dataset, count, batch_size, "face layouts: measuring", progress):
         layouts.append(net.layout(torch.stack([item["retouched"] for item in items])).half().cpu())
         presence.append(torch.stack([item["presence"] for item in items]))
     return torch.cat(layouts), torch.cat(presence)
@@ -92,8 +91,8 @@ def fit_layout_net(
         for k in range(per_epoch):
             batch = order[k * batch_size : (k + 1) * batch_size]
             x = layouts[batch].to(device).float()
-            mirror = torch.rand(len(batch), generator=generator) < 0.5
-            x[mirror.to(device)] = x[mirror.to(device)].flip(-1)
+            mirror = (torch.rand(len(batch), generator=generator) < 0.5).to(device)
+            x[mirror] = x[mirror].flip(-1)
             w = weights[batch].to(device)
             each = net.read_each(x).float()
             truth = target[batch].to(device).expand_as(each)
@@ -107,5 +106,5 @@ def fit_layout_net(
             bar.set_postfix(loss=f"{loss.item():.3f}")
         losses.append(total / per_epoch)
     bar.close()
-    net.eval()
+    net.train(False)
     return losses

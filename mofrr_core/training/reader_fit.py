@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from ..models import Router
 from ..models.reading_head import ReadingHead
+from .fit_pairs import item_batches
 
 
 def _lbfgs(parameters: list[torch.Tensor], loss_fn) -> None:
@@ -34,10 +34,8 @@ def _lbfgs(parameters: list[torch.Tensor], loss_fn) -> None:
 def measure_faces(router: Router, dataset: Dataset, count: int, batch_size: int = 32, progress: bool = True) -> dict:
     """The reading heads' measurements of `count` training faces (items (epoch, i), epoch after epoch):
     {"presence": (N, 4), "degree": (N, 4), "features": one (N, size) tensor per head, "found": (N,) bools}."""
-    keys = [(k // len(dataset), k % len(dataset)) for k in range(count)]
     parts: dict[str, list] = {"presence": [], "degree": [], "found": [], "features": [[] for _ in router.readers()]}
-    for start in tqdm(range(0, count, batch_size), desc="reading heads: measuring", unit="batch", disable=not progress):
-        items = [dataset[key] for key in keys[start : start + batch_size]]
+    for items in item_batches(dataset, count, batch_size, "reading heads: measuring", progress):
         images = torch.stack([item["retouched"] for item in items])
         landmarks = router.find_landmarks(images)
         for store, (_, head) in zip(parts["features"], router.readers()):

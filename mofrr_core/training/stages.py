@@ -13,7 +13,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from ..configs import build_model, model_class
 from ..diffusion import training_step
@@ -29,6 +28,7 @@ from ..types import RETOUCH_TYPES, check_type, level_to_degree
 from ..wavelets import HaarPyramid
 from ..weights import load_model
 from .losses import focal_bce, photo_loss, total_variation
+from .fit_pairs import item_batches
 from .layout_fit import fit_layout_net
 from .reader_fit import fit_reading_heads, freeze_reading_heads
 from .unsmooth_fit import fit_unsmooth
@@ -295,10 +295,9 @@ class PixelDiffusionStage(Stage):
     def start(self, model, train, fresh, progress=True):
         if model.colour is not None and not model.colour.fitted:
             count = self.settings.exact_fit or 256
-            keys = [(k // len(train), k % len(train)) for k in range(count)]
             features = []
-            for first in tqdm(range(0, count, 32), desc="colour condition: measuring", unit="batch", disable=not progress):
-                measured, found = model.colour.measure(torch.stack([train[key]["retouched"] for key in keys[first : first + 32]]))
+            for items in item_batches(train, count, 32, "colour condition: measuring", progress):
+                measured, found = model.colour.measure(torch.stack([item["retouched"] for item in items]))
                 features.append(measured[found])
             features = torch.cat(features)
             if len(features) < 2:
