@@ -30,7 +30,7 @@ from .metrics import bootstrap_interval, detection_scores, psnr, roc_auc, ssim
 from .models import RegressionBaseline
 from .pipelines import FRRffusionPipeline, MoFRRPipeline
 from .retouch import RetouchRecord, random_retouch
-from .types import RETOUCH_TYPES
+from .types import LEVELS, RETOUCH_TYPES
 from .weights import default_weights, load_model, resolve_weights
 
 GROUPS = (*RETOUCH_TYPES, "mixed")
@@ -147,16 +147,19 @@ def _image_metrics(restored: np.ndarray, original: np.ndarray) -> tuple[float, f
 @dataclass
 class EvaluationReport:
     """Per method and group: mean psnr, ssim, identity and the 95 % interval of the PSNR gain over the input
-    (faces resampled); the router and degree figures of MoFRR."""
+    (faces resampled); the router and degree figures of MoFRR, with how many retouches of each type and level
+    the router found (`found_by_level[type][level - 1]` = [found, applied])."""
 
     rows: dict[str, dict[str, dict[str, float]]]
     router: dict[str, dict[str, float]]
     degree_mae: dict[str, float]
     faces: int
     steps: int
+    found_by_level: dict[str, list[list[int]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"faces": self.faces, "steps": self.steps, "rows": self.rows, "router": self.router, "degree_mae": self.degree_mae}
+        return {"faces": self.faces, "steps": self.steps, "rows": self.rows, "router": self.router, "degree_mae": self.degree_mae,
+                "found_by_level": self.found_by_level}
 
     def to_markdown(self) -> str:
         lines = [f"PSNR (dB) / SSIM / identity distance (dlib, lower is closer to the original); {self.faces} faces, {self.steps} DDIM steps.", ""]
@@ -180,6 +183,12 @@ class EvaluationReport:
             lines.append("| f1, 95 % interval over the faces | " + " | ".join(f"{self.router[t]['f1_low']:.3f}-{self.router[t]['f1_high']:.3f}" for t in RETOUCH_TYPES) + " |")
             lines.append("| ROC AUC | " + " | ".join(f"{self.router[t]['auc']:.3f}" for t in RETOUCH_TYPES) + " |")
             lines.append("| degree MAE | " + " | ".join(f"{self.degree_mae[t]:.3f}" for t in RETOUCH_TYPES) + " |")
+        if self.found_by_level:
+            lines += ["", "| MoFRR router: retouches found, by level | " + " | ".join(RETOUCH_TYPES) + " |", "|---" * (len(RETOUCH_TYPES) + 1) + "|"]
+            for level in range(1, LEVELS + 1):
+                cells = (self.found_by_level[t][level - 1] for t in RETOUCH_TYPES)
+                lines.append(f"| level {level} (strength {(level - 1) * 100 // LEVELS}-{level * 100 // LEVELS}) | " + " | ".join(
+                    f"{found}/{applied} ({found / applied:.0%})" if applied else "-" for found, applied in cells) + " |")
         return "\n".join(lines) + "\n"
 
 
@@ -192,6 +201,18 @@ def _router_scores(cases: list[TestCase], routing: list[dict[str, float]], thres
     scores["f1_low"], scores["f1_high"] = bootstrap_interval(lambda rows: detection_scores(found[rows], truth[rows])["f1"], [c.face for c in cases])
     scores["auc"] = roc_auc(probabilities, truth)
     return {t: {name: float(values[j]) for name, values in scores.items()} for j, t in enumerate(RETOUCH_TYPES)}
+
+
+def _found_by_level(cases: list[TestCase], routing: list[dict[str, float]], threshold: float = 0.5) -> dict[str, list[list[int]]]:
+    """Per type and level 1..LEVELS: [retouches the router found, retouches applied], to show how strong a retouch
+    must be to be found."""
+    counts = {t: [[0, 0] for _ in range(LEVELS)] for t in RETOUCH_TYPES}
+    for case, probabilities in zip(cases, routing):
+        for t, level in case.record.levels().items():
+            if level:
+                counts[t][level - 1][0] += int(probabilities[t] >= threshold)
+                counts[t][level - 1][1] += 1
+    return counts
 
 
 def _degree_mae(cases: list[TestCase], degrees: list[dict[str, float]]) -> dict[str, float]:
@@ -230,7 +251,8 @@ def score(cases: list[TestCase], restorations: dict[str, Restorations], progress
     mofrr = restorations.get("mofrr")
     router = _router_scores(cases, mofrr.routing) if mofrr else {}
     degree = _degree_mae(cases, mofrr.degrees) if mofrr else {}
-    return EvaluationReport(rows, router, degree, len({c.face for c in cases}), 0)
+    found = _found_by_level(cases, mofrr.routing) if mofrr else {}
+    return EvaluationReport(rows, router, degree, len({c.face for c in cases}), 0, found)
 
 
 def example_grid(cases: list[TestCase], restorations: dict[str, Restorations], path: str | Path, count: int = 4, group: str = "mixed") -> None:

@@ -192,7 +192,14 @@ def test_evaluation_on_a_few_faces(trained, tmp_path):
         assert set(scores) == {"precision", "recall", "f1", "f1_low", "f1_high", "auc"}
         assert all(0 <= v <= 1 for v in scores.values())
         assert scores["f1_low"] <= scores["f1"] <= scores["f1_high"]
+    cases = build_test_set(faces, progress=False)
+    for t, levels in report.found_by_level.items():
+        applied = [c.record.levels()[t] for c in cases if c.record.levels()[t]]
+        assert [a for _, a in levels] == [applied.count(level) for level in range(1, 6)]
+        assert all(0 <= f <= a for f, a in levels)
+        assert sum(f for f, _ in levels) == round(report.router[t]["recall"] * len(applied))
     table = (tmp_path / "eval" / "evaluation.md").read_text()
+    assert "| level 1 (strength 0-20) |" in table and "| level 5 (strength 80-100) |" in table
     assert "| mofrr |" in table and "| f1 |" in table and "| ROC AUC |" in table and "| f1, 95 % interval over the faces |" in table
     assert "| PSNR gain over the input (dB), 95 % interval over the faces |" in table
     assert json.loads((tmp_path / "eval" / "evaluation.json").read_text())["faces"] == 2
