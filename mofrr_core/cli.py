@@ -1,4 +1,5 @@
-"""The `mofrr` command line: restore retouched photos, retouch photos, synthesize paired data, train, evaluate."""
+"""The `mofrr` command line: restore retouched photos, retouch photos, synthesize paired data, train, evaluate,
+calibrate the router."""
 
 from __future__ import annotations
 
@@ -163,6 +164,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .calibration import calibrate_router, calibration_set, write_calibrated
+    from .models import Router
+    from .weights import default_weights, load_model, resolve_weights
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise MofrrError("--device cuda: no CUDA GPU is available here; use --device cpu")
+    if args.out.exists() and any(args.out.iterdir()):
+        raise MofrrError(f"{args.out}: exists and is not empty; pass a new output folder")
+    pipeline = resolve_weights(args.weights or default_weights("mofrr"))
+    router = load_model(pipeline / "router", Router).to(args.device)
+    data = calibration_set(args.faces, args.seeds)
+    calibration = calibrate_router(router, data, args.types)
+    print(calibration.summary())
+    print(f"wrote {write_calibrated(pipeline, router, calibration, args.out)}; restore with --weights {args.out}")
+    return 0
+
+
 def _csv(cast):
     """argparse type: 'a,b,c' -> [cast(a), cast(b), cast(c)]."""
     return lambda text: [cast(item.strip()) for item in text.split(",") if item.strip()]
@@ -237,6 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("-o", "--out", type=Path, default=Path("out/evaluation"))
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("calibrate", help="set the router's thresholds on clean photos like yours (a copy of the MoFRR weights)")
+    p.add_argument("--faces", nargs="+", type=Path, required=True, help="folders of clean face photos like the ones you will restore")
+    p.add_argument("--seeds", type=_csv(int), default=[1], help="comma-separated: each seed retouches every photo five more ways")
+    p.add_argument("--types", type=parse_types, default=None, help="calibrate only these types (comma-separated; default: all four)")
+    p.add_argument("--weights", default=None, help="MoFRR pipeline folder or Hugging Face repo id (default: the bundled weights)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("-o", "--out", type=Path, required=True, help="new folder for the calibrated MoFRR weights")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("bench", help="latency, throughput and memory per stage and end to end, fast paths against the plain path")
     p.add_argument("--methods", type=_csv(str), default=["mofrr", "frrffusion"], help="comma-separated: mofrr, frrffusion")
