@@ -28,6 +28,7 @@ from .types import RETOUCH_TYPES, check_type
 from .weights import check_component, quiet_dtype_casts, write_manifest
 
 SAVED_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16}
+CALIBRATION_FILE = "calibration.json"
 
 
 @dataclass
@@ -49,6 +50,13 @@ class Calibration:
     f1_after: dict[str, float]
     auc: dict[str, float]
 
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Calibration":
+        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+
     def summary(self) -> str:
         rows = [f"{t}: threshold {p:.3f}, F1 {self.f1_before[t]:.3f} -> {self.f1_after[t]:.3f} (ROC AUC {self.auc[t]:.3f})" for t, p in self.thresholds.items()]
         return f"calibrated on {self.cases} retouched faces\n" + "\n".join(rows)
@@ -59,7 +67,7 @@ def calibration_set(faces: Sequence[str | Path], seeds: Sequence[int] = (1,), si
     images, presence = [], []
     for folder in faces:
         if not Path(folder).is_dir():
-            raise MofrrError(f"{folder}: no such folder; pass --faces with folders of clean face photos")
+            raise MofrrError(f"{folder}: no such folder; the router is calibrated on folders of clean face photos")
         for seed in seeds:
             for case in build_test_set(folder, size=size, seed=seed, progress=progress):
                 images.append(torch.from_numpy(to_uint8(case.retouched)).permute(2, 0, 1))
@@ -116,6 +124,6 @@ def write_calibrated(pipeline: str | Path, router: Router, calibration: Calibrat
     shutil.copytree(pipeline, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("SHA256SUMS", "router"))
     with quiet_dtype_casts():
         router.to(dtype).save_pretrained(out / "router")
-    (out / "calibration.json").write_text(json.dumps(asdict(calibration), indent=2), encoding="utf-8")
+    calibration.save(out / CALIBRATION_FILE)
     write_manifest(out)
     return out

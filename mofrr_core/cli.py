@@ -142,8 +142,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.config, faces=args.faces, pairs=args.pairs, out=args.out)
     if args.stage == "export":
-        for folder in export_weights(recipe, args.weights_out):
+        for folder in export_weights(recipe, args.weights_out, progress=not args.quiet):
             print(f"wrote {folder}")
+        if recipe.calibration is not None:
+            from .calibration import CALIBRATION_FILE, Calibration
+
+            print(Calibration.load(args.weights_out / "mofrr" / CALIBRATION_FILE).summary())
         return 0
     names = recipe.order if args.stage == "all" else [args.stage]
     for name in names:

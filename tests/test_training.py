@@ -12,20 +12,22 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from conftest import EXAMPLES, ROOT
+from mofrr_core.calibration import CALIBRATION_FILE, Calibration, calibration_set, router_probabilities
 from mofrr_core.cli import main
 from mofrr_core.configs import pipeline_components
 from mofrr_core.data import PairFolder, RetouchPairs, synthesize
 from mofrr_core.evaluation import GROUPS, ORACLE, build_test_set, evaluate, restore_cases
-from mofrr_core.imageio import load_photo
+from mofrr_core.imageio import list_images, load_photo
 from mofrr_core.metrics import detection_scores
 from mofrr_core.pipelines import FRRffusionPipeline, MoFRRPipeline
-from mofrr_core.training import Trainer, load_recipe, make_stages
+from mofrr_core.training import Trainer, export_weights, load_recipe, make_stages
 from mofrr_core.training.stages import load_best, random_crop
 from mofrr_core.types import RETOUCH_TYPES, level_to_degree
 from mofrr_core.weights import MANIFEST, read_header, read_manifest, verify_manifest
 
 TINY = ROOT / "train" / "configs" / "tiny.yaml"
 STAGE_KEYS = [key for key, _, _ in pipeline_components()] + ["baseline"]
+CALIBRATED = ("whitening", "smoothing")
 
 
 def tiny_recipe(tmp_path, **changes):
@@ -41,7 +43,7 @@ def tiny_recipe(tmp_path, **changes):
 def trained(tmp_path_factory):
     """Every stage of the tiny recipe trained through the CLI, then exported."""
     tmp = tmp_path_factory.mktemp("train")
-    recipe = tiny_recipe(tmp)
+    recipe = tiny_recipe(tmp, calibration={"faces": [str(EXAMPLES)], "types": list(CALIBRATED)})
     assert main(["train", "all", "--config", str(recipe), "--quiet"]) == 0
     assert main(["train", "export", "--config", str(recipe), "--weights-out", str(tmp / "weights")]) == 0
     return tmp
@@ -88,6 +90,27 @@ def test_exported_pipelines_are_fp16_and_restore(trained, aligned):
     listed = read_manifest(weights / MANIFEST)  # the export leaves a fresh manifest of what it wrote
     assert set(listed) == {p.relative_to(weights).as_posix() for p in weights.rglob("*") if p.suffix in (".json", ".safetensors")}
     assert all(verify_manifest(weights / m) == weights / MANIFEST for m in ("mofrr", "frrffusion", "baseline"))
+
+
+def test_export_calibrates_the_router_on_the_recipes_photos(trained, tmp_path):
+    report = Calibration.load(trained / "weights" / "mofrr" / CALIBRATION_FILE)  # the fp16 export of the fixture
+    assert set(report.thresholds) == set(CALIBRATED) and report.cases == 5 * len(list_images(EXAMPLES))
+    export_weights(load_recipe(trained / "recipe.yaml"), tmp_path, dtype=torch.float32, progress=False)
+    assert Calibration.load(tmp_path / "mofrr" / CALIBRATION_FILE) == report
+    exported = MoFRRPipeline.from_pretrained(tmp_path / "mofrr").router
+    run = load_best(trained / "runs", "router")
+    data = calibration_set([EXAMPLES], size=64, progress=False)
+    after, before = (router_probabilities(router, data.images, progress=False) for router in (exported, run))
+    # the exported router at 0.5 is the trained one at the chosen thresholds, for the calibrated types only
+    for k, name in enumerate(RETOUCH_TYPES):
+        threshold = report.thresholds.get(name, 0.5)
+        assert torch.equal(after[:, k] >= 0.5, before[:, k] >= threshold), name
+        if name in CALIBRATED:
+            f1 = detection_scores((after[:, k] >= 0.5)[:, None], data.presence[:, k : k + 1])["f1"]
+            assert float(f1) == pytest.approx(report.f1_after[name])
+        else:
+            assert torch.allclose(after[:, k], before[:, k])
+    assert any(abs(report.thresholds[name] - 0.5) > 1e-4 for name in CALIBRATED)
 
 
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
@@ -165,6 +188,10 @@ def test_bad_recipes_are_one_line_errors(tmp_path, capsys):
     bad.write_text("config: tiny\nstages: {router: {val_kind: pale}}\n")
     assert main(["train", "router", "--config", str(bad)]) == 1
     assert "val_kind of router must be a retouch type or one of single, mixed, any, evaluation, got 'pale'" in capsys.readouterr().err
+    for calibration in ("{seeds: [1]}", "{faces: examples, sizes: 64}", "{faces: examples, types: [freckles]}"):
+        bad.write_text(f"config: tiny\ncalibration: {calibration}\n")
+        assert main(["train", "export", "--config", str(bad)]) == 1
+        assert "calibration" in capsys.readouterr().err
     bad.write_text("config: [unclosed\n")
     assert main(["train", "router", "--config", str(bad)]) == 1
     assert "cannot read recipe" in capsys.readouterr().err

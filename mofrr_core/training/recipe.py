@@ -5,8 +5,9 @@ folders, retouched on the fly by the simulator), `pairs` (instead of `faces`: a 
 fixed retouched/original pairs with a labels.jsonl, see `PairFolder`), `size` (aligned crop
 side), `out` (run folder), `seed`, `val_fraction` (photos held out for validation, split by photo), `mixed_precision` (accelerate's "no", "fp16" or "bf16"),
 `defaults` (stage settings shared by every stage), `stages` (per-stage overrides; a key
-`<stage>.<retouch type>`, e.g. `expert.face_slimming`, overrides one type of a per-type stage) and
-`order` (the stages `mofrr train all` runs). Relative paths are relative to the working directory.
+`<stage>.<retouch type>`, e.g. `expert.face_slimming`, overrides one type of a per-type stage),
+`order` (the stages `mofrr train all` runs) and `calibration` (the exported router's thresholds, set on clean
+photos like the users': `CalibrationSettings`). Relative paths are relative to the working directory.
 """
 
 from __future__ import annotations
@@ -75,6 +76,16 @@ class StageSettings:
 
 
 @dataclass
+class CalibrationSettings:
+    """The exported router's presence thresholds of `types` (default: all four), calibrated on the photos of the
+    `faces` folders retouched five ways per seed of `seeds` as the evaluation set is (`mofrr_core.calibration`)."""
+
+    faces: list[str]
+    seeds: list[int] = field(default_factory=lambda: [1])
+    types: list[str] | None = None
+
+
+@dataclass
 class Recipe:
     """A parsed recipe file; `stage(name)` gives a stage's merged settings."""
 
@@ -89,6 +100,7 @@ class Recipe:
     defaults: dict = field(default_factory=dict)
     stages: dict[str, dict] = field(default_factory=dict)
     order: list[str] = field(default_factory=lambda: list(STAGES))
+    calibration: CalibrationSettings | None = None
 
     def stage(self, name: str, retouch_type: str | None = None) -> StageSettings:
         known = {f.name for f in fields(StageSettings)}
@@ -113,6 +125,17 @@ def _stage_key(key: str) -> bool:
     return name in STAGES and (not retouch_type or (name in PER_TYPE_STAGES and retouch_type in RETOUCH_TYPES))
 
 
+def _calibration(path: Path, settings) -> CalibrationSettings:
+    known = {f.name for f in fields(CalibrationSettings)}
+    if not isinstance(settings, dict) or not settings.get("faces") or set(settings) - known:
+        raise MofrrError(f"recipe {path}: calibration takes faces (folders of clean photos) and optionally seeds and types")
+    faces = settings["faces"]
+    types = settings.get("types")
+    if types is not None and not set(types) <= set(RETOUCH_TYPES):
+        raise MofrrError(f"recipe {path}: calibration types must be among {', '.join(RETOUCH_TYPES)}, got {types}")
+    return CalibrationSettings(**{**settings, "faces": [faces] if isinstance(faces, str) else list(faces)})
+
+
 def load_recipe(path: str | Path, **overrides) -> Recipe:
     """Read a recipe YAML file; keyword overrides (e.g. faces=..., out=...) replace top-level keys when not None
     (`faces` also replaces the stages' own folders)."""
@@ -131,6 +154,8 @@ def load_recipe(path: str | Path, **overrides) -> Recipe:
         raise MofrrError(f"recipe {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     if isinstance(data.get("faces"), str):
         data["faces"] = [data["faces"]]
+    if data.get("calibration") is not None:
+        data["calibration"] = _calibration(path, data["calibration"])
     recipe = Recipe(**data)
     bad = [s for s in recipe.order if s not in STAGES] + [s for s in recipe.stages if not _stage_key(s)]
     if bad:
