@@ -94,13 +94,13 @@ def calibrate_router(router: Router, data: CalibrationSet, types: Sequence[str] 
     missing = [RETOUCH_TYPES[c] for c in columns if truth[:, c].all() or not truth[:, c].any()]
     if missing:
         raise MofrrError(f"calibration: {', '.join(missing)} needs faces with and without it; give more photos")
-    before = router_probabilities(router, data.images, progress=progress)
-    chosen = best_thresholds(before, truth)
-    router.move_thresholds([float(chosen[c]) if c in columns else 0.5 for c in range(len(RETOUCH_TYPES))])
-    after = router_probabilities(router, data.images, progress=progress)
-    f1_before = detection_scores(before >= 0.5, truth)["f1"]
-    f1_after = detection_scores(after >= 0.5, truth)["f1"]
-    auc = roc_auc(before, truth)
+    probabilities = router_probabilities(router, data.images, progress=progress)
+    chosen = best_thresholds(probabilities, truth)
+    thresholds = [float(chosen[c]) if c in columns else 0.5 for c in range(len(RETOUCH_TYPES))]
+    router.move_thresholds(thresholds)  # from now on 0.5 reads as `thresholds` did
+    f1_before = detection_scores(probabilities >= 0.5, truth)["f1"]
+    f1_after = detection_scores(probabilities >= torch.tensor(thresholds), truth)["f1"]
+    auc = roc_auc(probabilities, truth)
     names = [RETOUCH_TYPES[c] for c in columns]
     return Calibration(
         len(truth),
@@ -111,14 +111,20 @@ def calibrate_router(router: Router, data: CalibrationSet, types: Sequence[str] 
     )
 
 
+def check_new_folder(out: str | Path) -> None:
+    """A user error unless `out` is free for the calibrated copy (missing or empty)."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise MofrrError(f"{out}: exists and is not empty; pass a new output folder")
+
+
 def write_calibrated(pipeline: str | Path, router: Router, calibration: Calibration, out: str | Path) -> Path:
     """A copy of the MoFRR pipeline folder `pipeline` at `out` with `router` in place of its own (in the
     dtype its router was saved in), `calibration.json`, and a manifest of its own."""
     pipeline, out = Path(pipeline), Path(out)
     if out.resolve() == pipeline.resolve():
         raise MofrrError(f"{out}: is the pipeline folder being calibrated; write the calibrated copy elsewhere")
-    if out.exists() and any(out.iterdir()):
-        raise MofrrError(f"{out}: exists and is not empty; pass a new output folder")
+    check_new_folder(out)
     stored = {info.dtype for info in check_component(pipeline / "router").tensors.values()}
     dtype = next((d for name, d in SAVED_DTYPES.items() if name in stored), torch.float32)
     shutil.copytree(pipeline, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("SHA256SUMS", "router"))

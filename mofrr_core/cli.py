@@ -171,14 +171,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import torch
 
-    from .calibration import calibrate_router, calibration_set, write_calibrated
+    from .calibration import calibrate_router, calibration_set, check_new_folder, write_calibrated
     from .models import Router
     from .weights import default_weights, load_model, resolve_weights
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise MofrrError("--device cuda: no CUDA GPU is available here; use --device cpu")
-    if args.out.exists() and any(args.out.iterdir()):
-        raise MofrrError(f"{args.out}: exists and is not empty; pass a new output folder")
+    check_new_folder(args.out)  # before the long work, not after it
     pipeline = resolve_weights(args.weights or default_weights("mofrr"))
     router = load_model(pipeline / "router", Router).to(args.device)
     data = calibration_set(args.faces, args.seeds)
