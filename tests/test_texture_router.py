@@ -1,5 +1,6 @@
 """The router's texture head: what each retouch does to the texture statistics, routing and training."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,7 @@ from test_training import tiny_recipe  # noqa: E402
 from mofrr_core.configs import build_model  # noqa: E402
 from mofrr_core.faces import crop_landmarks  # noqa: E402
 from mofrr_core.models import Router  # noqa: E402
-from mofrr_core.models.texture_head import DIFFERENCES, FEATURES, PER_REGION, REGIONS, texture_features  # noqa: E402
+from mofrr_core.models.texture_head import DIFFERENCES, FEATURES, PER_CHANNEL, PER_REGION, REGIONS, lift_invariant, texture_features  # noqa: E402
 from mofrr_core.retouch import retouch  # noqa: E402
 from mofrr_core.training import Trainer, load_recipe, make_stages  # noqa: E402
 from mofrr_core.training.reader_fit import fit_reading_heads, freeze_reading_heads  # noqa: E402
@@ -25,8 +26,9 @@ ACROSS = 0  # log mean square of the step-1 second differences across the face (
 FLAT_ACROSS = DIFFERENCES  # the same on the region's flattest half
 
 
-def stat(features: np.ndarray, region: str, index: int) -> float:
-    return float(features[REGIONS.index(region) * PER_REGION + index])
+def stat(features: np.ndarray, region: str, index: int, channel: int = 0) -> float:
+    """A region's statistic on the gray image (channel 0) or the lift-invariant lightness (1)."""
+    return float(features[channel * PER_CHANNEL + REGIONS.index(region) * PER_REGION + index])
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,31 @@ def test_each_retouch_softens_its_own_region_and_not_the_others(aligned):
         assert stat(slimmed, "slim", ACROSS) < stat(plain, "slim", ACROSS) - 0.1
         for retouched in (enlarged, slimmed):  # the warps do not reach the top of the crop
             assert stat(retouched, "top", ACROSS) == pytest.approx(stat(plain, "top", ACROSS), abs=1e-4)
+
+
+def test_whitening_lift_only_shifts_the_lift_invariant_lightness(aligned):
+    """Whitening's lightness curve 1 - (1 - L)^(1 + k), on gray crops (no colour to clip), adds log(1 + k)."""
+    for crop, _ in aligned:
+        gray = np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+        light = cv2.cvtColor(gray, cv2.COLOR_RGB2Lab)[..., 0] / 100
+        inside = (light > 0.1) & (light < 0.85)  # the lifted lightness stays inside the clip
+        for lift in (0.1, 0.6):
+            lab = np.zeros_like(gray)
+            lab[..., 0] = 100 * (1 - (1 - light) ** (1 + lift))
+            lifted = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+            shift = lift_invariant(lifted)[inside] - lift_invariant(gray)[inside]
+            assert np.abs(shift - np.log1p(lift)).max() < 0.02
+
+
+def test_whitening_leaves_the_skins_lift_invariant_texture_and_smoothing_does_not(aligned):
+    """The simulator's whitening (lift, de-yellowing, a feathered mask) against its smoothing, on the skin."""
+    for crop, lm in aligned:
+        plain = texture_features(crop, lm)
+        whitened = texture_features(retouch(crop, lm, {"whitening": 100}, seed=0)[0], lm)
+        smoothed = texture_features(retouch(crop, lm, {"smoothing": 80}, seed=0)[0], lm)
+        for index in range(DIFFERENCES):
+            assert abs(stat(whitened, "skin", index, 1) - stat(plain, "skin", index, 1)) < 0.1
+            assert stat(smoothed, "skin", index, 1) < stat(plain, "skin", index, 1) - 0.5
 
 
 def test_a_light_slimming_softens_the_flat_half_of_the_lower_face_across_more_than_along(aligned):
@@ -87,7 +114,7 @@ def test_router_training_reaches_the_texture_head_and_it_learns_smoothing_and_it
     head = router.texture_head
     optimizer = torch.optim.Adam([{"params": head.linear.parameters()}, {"params": head.degree.parameters(), "lr": 2e-3}], lr=0.05)
     first = None
-    for _ in range(30):
+    for _ in range(40):
         losses = stage.losses(router, batch, None)
         optimizer.zero_grad()
         losses["landmarks"].backward()

@@ -7,7 +7,9 @@ Second differences across and along, per face region and read against the other 
 those apart from a soft camera or a compressed photo. Edges (the jaw line, hair against the
 background) carry most of a region's second-difference energy whatever was done to it, so the
 differences are also measured on each region's flattest half, where the resampling stands out.
-The landmark layout (`eye_frame`: a narrow jaw, wide eyes) is read alongside. The image heads
+All of it is measured twice: on the gray image, where whitening changes the skin's differences too, and on a
+lightness scale that whitening's lift only shifts (`lift_invariant`), where it leaves them as they were, so a
+whitened face reads as smooth only where it was smoothed. The landmark layout (`eye_frame`: a narrow jaw, wide eyes) is read alongside. The image heads
 learned these cues on the training photos only; this read carries to photos from other sources
 (see the README's Evaluation section, which also says why coarser frequency bands are left out).
 """
@@ -28,7 +30,9 @@ REGIONS = (
 )
 DIFFERENCES = 4
 PER_REGION = 2 * DIFFERENCES
-FEATURES = PER_REGION * len(REGIONS) + 2 * LANDMARKS
+CHANNELS = 2
+PER_CHANNEL = PER_REGION * len(REGIONS)
+FEATURES = CHANNELS * PER_CHANNEL + 2 * LANDMARKS
 
 
 def _second_differences(gray: np.ndarray) -> list[np.ndarray]:
@@ -42,23 +46,33 @@ def _second_differences(gray: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def lift_invariant(image: np.ndarray) -> np.ndarray:
+    """Lab lightness L in [0, 1] as log(-log(1 - L)). Whitening lifts lightness to 1 - (1 - L)^(1 + k)
+    (`retouch.whitening`), which only adds log(1 + k) here, so its differences do not change."""
+    light = cv2.cvtColor(np.ascontiguousarray(image, np.float32), cv2.COLOR_RGB2Lab)[..., 0] / 100.0
+    return np.log(-np.log1p(-np.clip(light, 0.02, 0.98))).astype(np.float32)
+
+
 def _edge_strength(gray: np.ndarray) -> np.ndarray:
     """Gradient magnitude, blurred so that both sides of an edge count as edge."""
     return cv2.GaussianBlur(np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1)), (0, 0), 2)
 
 
 def texture_features(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
-    """(H, W, 3) RGB in [0, 1] and its 68 landmarks -> (FEATURES,): per region, the log mean square of each
-    second difference over the region, then over its flattest half; then the landmarks in the eye frame."""
+    """(H, W, 3) RGB in [0, 1] and its 68 landmarks -> (FEATURES,): for the gray image, then its `lift_invariant`
+    lightness, per region the log mean square of each second difference over the region, then over its
+    flattest half; then the landmarks in the eye frame."""
     gray = cv2.cvtColor(np.ascontiguousarray(image, np.float32), cv2.COLOR_RGB2GRAY)
-    differences = _second_differences(gray)
     edges = _edge_strength(gray)
     regions = face_regions(lm, image.shape[:2])
-    stats = []
+    halves = []
     for name in REGIONS:
         mask = regions[name] if regions[name].sum() >= 10 else np.ones(gray.shape, bool)
-        flat = mask & (edges <= np.median(edges[mask]))
-        stats += [np.log(np.mean(d[m] ** 2) + 1e-8) for m in (mask, flat) for d in differences]
+        halves.append((mask, mask & (edges <= np.median(edges[mask]))))
+    stats = []
+    for channel in (gray, lift_invariant(image)):
+        differences = _second_differences(channel)
+        stats += [np.log(np.mean(d[m] ** 2) + 1e-8) for pair in halves for m in pair for d in differences]
     layout = eye_frame(torch.from_numpy(np.asarray(lm, np.float32))[None])[0].numpy()
     return np.concatenate([np.asarray(stats, np.float32), layout]).astype(np.float32)
 
