@@ -7,13 +7,13 @@ weights from the Space variables MOFRR_WEIGHTS_MOFRR / MOFRR_WEIGHTS_FRRFFUSION 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: a checkout's packages come first
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gradio_app.malloc import limit_arenas  # noqa: E402
 from gradio_app.settings import (  # noqa: E402
     CONCURRENCY,
     DEVICE_ENV,
@@ -26,18 +26,6 @@ from gradio_app.settings import (  # noqa: E402
     Settings,
 )
 from gradio_app.ui import THEME, build_demo  # noqa: E402
-
-
-M_ARENA_MAX = -8  # glibc's mallopt parameter
-
-
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
-    """Cap glibc's malloc arenas before the server starts its threads (see settings.MALLOC_ARENAS); no-op elsewhere."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
-        except (OSError, AttributeError):  # not glibc
-            pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    limit_malloc_arenas()
+    limit_arenas(MALLOC_ARENAS)
     settings = Settings.load({method: getattr(args, method) for method in WEIGHTS_ENV}, args.device, args.examples, args.max_upload_mb, args.timeout)
     demo = build_demo(settings)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_QUEUE)

@@ -17,7 +17,9 @@ Limits, so that the server stays up and answers under load:
 - MALLOC_ARENAS: glibc malloc arenas of the server process. Gradio runs each request on one of up to
   40 pool threads and every thread's own arena keeps the memory of the images it handled, so without a
   cap the server's memory grows with the number of threads used (measured: +120 MB over 12 rounds of
-  20 clients; flat with 2 arenas).
+  20 clients). With 2 arenas it still crept +6 to +8 MB a round (+65 MB over rounds 3 to 12), so each
+  request also hands its freed heap pages back to the OS (`malloc.release_freed`): +1 to +3 MB a round
+  (+5 and +28 MB over rounds 3 to 12 in two runs).
 """
 
 from __future__ import annotations

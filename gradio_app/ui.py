@@ -9,6 +9,7 @@ import gradio as gr
 from mofrr_core.types import RETOUCH_TYPES
 
 from .loader import Pipelines
+from .malloc import release_freed
 from .outputs import Outputs
 from .restore import FACE_COLUMNS, Restorer
 from .settings import CACHE_AGE_S, CACHE_SWEEP_S, Settings
@@ -35,8 +36,8 @@ def _label(name: str) -> str:
 def build_demo(settings: Settings) -> gr.Blocks:
     """The app's Blocks, wired to the pipelines named in `settings` (loaded on first use)."""
     outputs = Outputs(tempfile.mkdtemp(prefix="mofrr-app-"))
-    restorer = Restorer(Pipelines(settings.weights, settings.device), outputs, settings.timeout_s)
-    simulate = Simulator(outputs, settings.timeout_s)
+    restorer = release_freed(Restorer(Pipelines(settings.weights, settings.device), outputs, settings.timeout_s))
+    simulate = release_freed(Simulator(outputs, settings.timeout_s))
     retouched_examples, clean_examples = settings.example_photos(retouched=True), settings.example_photos(retouched=False)
     with gr.Blocks(title=TITLE, delete_cache=(CACHE_SWEEP_S, CACHE_AGE_S)) as demo:
         gr.Markdown(INTRO)
