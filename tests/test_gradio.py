@@ -36,7 +36,8 @@ TIMEOUT_S = 8
 # sized for CI; raise them to load the server harder
 LOAD_CLIENTS, LOAD_ROUNDS = int(os.environ.get("MOFRR_LOAD_CLIENTS", 20)), int(os.environ.get("MOFRR_LOAD_ROUNDS", 16))
 # the first rounds warm up (first uploads, first crop sizes, caches): measured, the server settles within 3;
-# after that its memory moves in steps of up to 20 MB either way, which over 13 rounds tilt the slope < 3 MB
+# after that its memory moves in steps of up to 20 MB either way; one such step tilts the slope over the
+# remaining 14 readings by under 3 MB a round
 LOAD_WARMUP_ROUNDS = 3
 LOAD_REQUEST_BOUND_S = 180  # a bound for hangs only: a request under load normally answers within seconds
 # a leak shows as a steady rise per round: 10 MB a round of 20 is 0.5 MB a request, less than one leaked
